@@ -1,0 +1,1 @@
+#include "kernels/hashgrid_impl.h"
