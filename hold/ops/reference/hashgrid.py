@@ -1,7 +1,7 @@
 """Pure-PyTorch multiresolution hash-grid encoding: the specification of hold::hashgrid_encode.
 
 The index rule (tiny-cuda-nn's HashGrid, Müller et al. 2022) is written out in
-csrc/core/hashgrid.h and docs/KERNELS.md. Vectorised over points (one loop over levels); its
+csrc/core/hashgrid.h and docs/KERNELS.md. Vectorised over points (loops over levels and corners); its
 gradients, including second order, come from autograd.
 """
 
@@ -15,10 +15,6 @@ import torch
 
 PRIME_Y = 2654435761
 PRIME_Z = 805459861
-
-# [8, 3] offsets of the cell corners; corner c has bit d set for an upper vertex on axis d.
-_CORNER_BITS = torch.tensor([[(c >> d) & 1 for d in range(3)] for c in range(8)])
-
 
 @dataclass(frozen=True)
 class HashGridSpec:
@@ -99,20 +95,28 @@ def corner_rows(vertices: torch.Tensor, layout: HashGridLayout, level: int) -> t
 
 
 def hashgrid_encode(x: torch.Tensor, params: torch.Tensor, spec: HashGridSpec) -> torch.Tensor:
-    """Encode points. x [N, 3] in the unit cube (clamped to it); params [P, F] → [N, L·F]."""
+    """Encode points. x [N, 3] in the unit cube (clamped to it); params [P, F] → [N, L·F].
+
+    Vectorised over points; loops over levels and the 8 corners (accumulating corners in the
+    kernel's order, so float64 results agree to rounding).
+    """
     layout = hashgrid_layout(spec)
-    feats = params.shape[1]
     clamped = x.clamp(0.0, 1.0)
-    bits = _CORNER_BITS.to(x.device)
     levels = []
     for level in range(spec.n_levels):
         pos = clamped * layout.scales[level] + 0.5
         lower = torch.floor(pos)
-        frac = pos - lower  # [N, 3]
-        vertices = lower.long()[:, None, :] + bits  # [N, 8, 3]
-        per_axis = torch.where(bits.bool(), frac[:, None, :], 1.0 - frac[:, None, :])  # [N, 8, 3]
-        weights = per_axis[..., 0] * per_axis[..., 1] * per_axis[..., 2]  # [N, 8]
-        rows = corner_rows(vertices, layout, level) + layout.offsets[level]  # [N, 8]
-        values = params[rows.reshape(-1)].reshape(-1, 8, feats)  # [N, 8, F]
-        levels.append((weights[..., None] * values).sum(dim=1))
+        upper_w = pos - lower  # [N, 3] weight of the upper vertex per axis
+        lower_w = 1.0 - upper_w
+        lower_i = lower.long()
+        acc = None
+        for corner in range(8):
+            bits = [(corner >> d) & 1 for d in range(3)]
+            w = [upper_w[:, d] if bits[d] else lower_w[:, d] for d in range(3)]
+            weight = w[0] * w[1] * w[2]  # [N]
+            vertex = lower_i + lower_i.new_tensor(bits)  # [N, 3]
+            rows = corner_rows(vertex, layout, level) + layout.offsets[level]
+            term = weight[:, None] * params[rows]  # [N, F]
+            acc = term if acc is None else acc + term
+        levels.append(acc)
     return torch.cat(levels, dim=1)

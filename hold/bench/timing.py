@@ -1,0 +1,61 @@
+"""Timing helpers: medians of repeats, a result row, and the printed table."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of fn() over `repeats` runs after `warmup` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@dataclass
+class BenchRow:
+    name: str  # e.g. "hashgrid forward"
+    workload: str  # human description of the inputs
+    unit: str  # what is counted per second, e.g. "samples"
+    count: int  # items processed per call
+    ours_s: float  # median seconds of the compiled kernel
+    reference_s: float  # median seconds of the pure-torch reference
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ours_rate(self) -> float:
+        return self.count / self.ours_s
+
+    @property
+    def reference_rate(self) -> float:
+        return self.count / self.reference_s
+
+    @property
+    def speedup(self) -> float:
+        return self.reference_s / self.ours_s
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ours_per_s": self.ours_rate,
+                "reference_per_s": self.reference_rate, "speedup": self.speedup}
+
+
+def format_table(rows: list[BenchRow]) -> str:
+    header = ("benchmark", "ours", "reference", "ratio", "workload")
+    lines = [
+        (r.name, f"{r.ours_rate / 1e6:8.3f} M {r.unit}/s", f"{r.reference_rate / 1e6:8.3f} M {r.unit}/s",
+         f"{r.speedup:6.1f}x", r.workload)
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
+    return "\n".join(out)

@@ -1,0 +1,7 @@
+"""`python -m hold.cli …` is `hold-fast …`."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())
