@@ -16,7 +16,7 @@ from . import _backend, _loader
 from .reference import hashgrid as _ref
 from .reference.hashgrid import HashGridSpec, hashgrid_layout
 
-__all__ = ["HashGridSpec", "hashgrid_encode", "hashgrid_layout"]
+__all__ = ["HashGridSpec", "hashgrid_encode", "hashgrid_layout", "native_hashgrid_layout"]
 
 _OP = "hashgrid_encode"
 
@@ -72,6 +72,13 @@ def hashgrid_encode(
     if _backend.use_native(_OP, x.device, backend):
         return torch.ops.hold.hashgrid_encode_fwd(x, params, *spec.op_args())
     return _ref.hashgrid_encode(x, params, spec)
+
+
+def native_hashgrid_layout(spec: HashGridSpec) -> torch.Tensor:
+    """The compiled core's layout of `spec`: [L, 5] float64 rows (scale, resolution, offset,
+    size, hashed). Must equal ``hashgrid_layout(spec)``, which the tests check."""
+    return torch.ops.hold.hashgrid_layout(spec.n_levels, spec.n_features, spec.log2_table_size,
+                                          spec.base_resolution, spec.per_level_scale)
 
 
 # ---- autograd and fake-tensor registration of the native ops ---------------------------------

@@ -8,6 +8,7 @@ import torch
 
 from hold.ops import HashGridSpec, hashgrid_encode, hashgrid_layout
 from hold.ops import _backend, _loader
+from hold.ops.hashgrid import native_hashgrid_layout
 from hold.ops.reference import hashgrid as ref
 from tests.conftest import requires_cuda, requires_native
 from tests.ops._harness import assert_parity, opcheck_all
@@ -37,9 +38,7 @@ def test_layout_matches_tcnn_rule_and_native():
     assert layout.n_params == sum(layout.sizes)
     if _loader.native_module() is not None:
         for spec in (TINY, EXACT, BENCH, HashGridSpec(8, 4, 19, 32, 1.3195)):
-            native = torch.ops.hold.hashgrid_layout(spec.n_levels, spec.n_features,
-                                                    spec.log2_table_size, spec.base_resolution,
-                                                    spec.per_level_scale)
+            native = native_hashgrid_layout(spec)
             py = hashgrid_layout(spec)
             assert native[:, 0].tolist() == py.scales  # bitwise: same libm exp2/log2
             assert native[:, 1].long().tolist() == py.resolutions
