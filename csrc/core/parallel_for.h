@@ -56,6 +56,12 @@ void parallel_for_levels(int64_t n, int n_levels, F f, const Exec& ex) {
       n * n_levels, [=] __device__(int64_t k) { f((int)(k / n), k % n); }, ex);
 }
 
+/// f(i) for i in [0, n) for cheap scatter passes; bodies use the atomic core::scatter_* ops.
+template <typename F>
+void parallel_for_scatter(int64_t n, F f, const Exec& ex) {
+  parallel_for(n, f, ex);
+}
+
 /// Same visiting order; bodies may scatter with core::scatter_add, which is atomic here.
 template <typename F>
 void parallel_for_owned_levels(int64_t n, int n_levels, F f, const Exec& ex) {
@@ -85,6 +91,13 @@ void parallel_for_levels(int64_t n, int n_levels, F f, const Exec&) {
     for (int level = 0; level < n_levels; ++level)
       for (int64_t i = b * kBlock; i < end; ++i) f(level, i);
   }
+}
+
+/// f(i) for i in [0, n) in one thread, in index order: for cheap scatter passes whose bodies
+/// use core::scatter_* (plain read-modify-write on the host). Deterministic by construction.
+template <typename F>
+void parallel_for_scatter(int64_t n, F f, const Exec&) {
+  for (int64_t i = 0; i < n; ++i) f(i);
 }
 
 /// f(level, i) where each thread owns whole levels (level mod thread count), so scatters into

@@ -8,6 +8,9 @@
 
 #include "core/exec.h"
 #include "core/hashgrid.h"
+#include "core/march.h"
+#include "core/occupancy.h"
+#include "core/volrend.h"
 
 #ifndef HOLD_WITH_CUDA
 #define HOLD_WITH_CUDA 0

@@ -16,4 +16,25 @@ TORCH_LIBRARY(hold, m) {
         " int n_levels, int log2_table_size, int base_resolution, float per_level_scale,"
         " bool need_grad_grad_out, bool need_grad_params, bool need_grad_x)"
         " -> (Tensor, Tensor, Tensor)");
+
+  // ---- occupancy grids (hold/ops/occgrid.py) ----
+  m.def("occgrid_update(Tensor density, Tensor cells, Tensor values, float decay) -> Tensor");
+  m.def("occgrid_pack(Tensor density, float threshold) -> Tensor");
+  // ---- ray marching (hold/ops/march.py) ----
+  m.def("march_rays(Tensor origins, Tensor dirs, Tensor near, Tensor far, Tensor? offsets,"
+        " Tensor? frame, Tensor? transforms, Tensor bits, Tensor aabbs, int resolution,"
+        " float step, float cone_angle, int max_samples)"
+        " -> (Tensor packed, Tensor ray_indices, Tensor t_starts, Tensor t_ends)");
+  // ---- volume rendering (hold/ops/volrend.py) ----
+  m.def("composite_fwd(Tensor packed, Tensor t_starts, Tensor t_ends, Tensor sdf, Tensor node,"
+        " Tensor beta, Tensor rgb, Tensor? bg, int mode, float eps)"
+        " -> (Tensor rgb, Tensor depth, Tensor opacity, Tensor node_weights, Tensor weights,"
+        " Tensor trans)");
+  m.def("composite_bwd(Tensor grad_rgb, Tensor grad_depth, Tensor grad_opacity,"
+        " Tensor grad_node_weights, Tensor? grad_weights, Tensor packed, Tensor t_starts,"
+        " Tensor t_ends, Tensor sdf, Tensor node, Tensor beta, Tensor rgb, Tensor? bg, int mode,"
+        " float eps, Tensor weights, Tensor trans)"
+        " -> (Tensor grad_sdf, Tensor grad_beta, Tensor grad_rgb, Tensor grad_bg)");
+  m.def("merge_samples(Tensor packed_a, Tensor t_mid_a, Tensor packed_b, Tensor t_mid_b)"
+        " -> (Tensor packed, Tensor order)");
 }

@@ -1,0 +1,1 @@
+#include "kernels/march_impl.h"

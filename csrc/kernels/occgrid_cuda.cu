@@ -1,0 +1,1 @@
+#include "kernels/occgrid_impl.h"

@@ -1,0 +1,1 @@
+#include "kernels/volrend_impl.h"
