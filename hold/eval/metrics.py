@@ -48,7 +48,7 @@ def center_points(points: np.ndarray) -> np.ndarray:
 def transform_points(pose: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a 4×4 transform to [N, 3] points."""
     pose = np.asarray(pose, np.float64)
-    return points @ pose[:3, :3].T + pose[:3, 3]
+    return np.einsum("ij,nj->ni", pose[:3, :3], points) + pose[:3, 3]  # einsum: no BLAS threads
 
 
 # --------------------------------------------------------------------------- chamfer / F
@@ -109,7 +109,7 @@ class Similarity:
     translation: np.ndarray  # [3]
 
     def apply(self, points: np.ndarray) -> np.ndarray:
-        return self.scale * points @ self.rotation.T + self.translation
+        return self.scale * np.einsum("ij,nj->ni", self.rotation, points) + self.translation
 
 
 def icp_with_scale(

@@ -462,14 +462,15 @@ def write_sequence(
     init: SequenceInit | None = None,
     gt: GroundTruth | None = None,
     video: bool = True,
-    extra_files: dict[str, np.ndarray] | None = None,
+    extra_files: dict[str, np.ndarray | dict[str, np.ndarray]] | None = None,
 ) -> Path:
     """Write a complete sequence folder atomically and return its path.
 
     images: T RGB frames [H, W, 3] uint8 (any iterable, consumed once; frames are written as
     they arrive). masks: T label images [H, W] uint8. video: also write ``video.mp4`` (an extra
     file the format ignores; handy for viewing and for front-ends that want a video).
-    extra_files: {relative path: array} saved as .npy (files unknown to the format).
+    extra_files: {relative path: array (saved as .npy) or dict of arrays (saved as .npz)}, files
+    unknown to the format (e.g. a generator's extra ground truth).
     The folder is validated with ``load_sequence``/``load_ground_truth`` before it appears.
     """
     seq_dir = Path(seq_dir)
@@ -496,8 +497,12 @@ def write_sequence(
             save_npy_atomic(tmp / "gt" / "object_poses.npy", np.asarray(gt.object_poses, np.float32))
             save_npy_atomic(tmp / "gt" / "valid.npy", np.asarray(gt.valid, bool))
             save_mesh(tmp / "gt" / "object_mesh.obj", gt.object_mesh.vertices, gt.object_mesh.faces)
-        for relative, array in (extra_files or {}).items():
-            save_npy_atomic(tmp / relative, array)
+        for relative, content in (extra_files or {}).items():
+            if isinstance(content, dict):
+                (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+                np.savez(tmp / relative, **content)
+            else:
+                save_npy_atomic(tmp / relative, content)
         load_sequence(tmp)
         if gt is not None:
             load_ground_truth(tmp)
