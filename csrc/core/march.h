@@ -2,16 +2,22 @@
 // nerfacc's two-pass packed layout, Li et al. 2023), per-element math.
 //
 // The ray o + t·d is given in camera space; an optional rigid 3×4 transform maps it into the
-// node's space, where the node's grid box [lo, lo + size] holds res³ cells and a bitfield.
+// node's space, where the node's grid box holds res³ cells with an occupancy bitfield and a
+// coarse "mip" bitfield of (res/f)³ cells (a coarse cell is set iff any of its f³ cells is).
 // Rigid transforms keep lengths, so t (and the step) mean the same in both spaces.
 //
-//   t      = max(near, t_enter) + offset·step        (offset ∈ [0, 1) jitters training rays)
-//   loop:  dt = max(step, t·cone_angle)  ;  t_mid = t + dt/2  ;  stop when t_mid ≥ min(far, t_exit)
-//          cell of o + t_mid·d occupied → emit sample [t, t + dt], t += dt
-//          else → step on (t += dt, dt re-evaluated) until t + dt/2 passes the cell's exit
+//   t_0  = max(near, t_enter) + offset·step        (offset ∈ [0, 1) jitters training rays)
+//   loop:  dt = max(step, t·cone_angle) ; t_mid = t + dt/2 ; stop when t_mid ≥ min(far, t_exit)
+//          coarse cell of o + t_mid·d empty → skip past the coarse cell's exit
+//          else fine cell occupied         → emit sample [t, t + dt], next step
+//          else                             → skip past the fine cell's exit
+//   skip past x: constant step (cone_angle = 0): t = t_0 + k·step with the first k whose
+//          midpoint t_0 + (k + ½)·step ≥ x (always advancing); cone steps: t += dt until
+//          t + dt/2 ≥ x.
 //   at most max_samples samples per ray.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/macros.h"
@@ -22,14 +28,19 @@ namespace hold::core {
 /// The grid a ray is marched through.
 template <typename T>
 struct MarchGrid {
-  GridBox<T> box;
-  const uint8_t* bits;  // [ceil(res³ / 8)] occupancy bitfield, bit i = cell i
+  GridBox<T> box;        // res³ fine cells
+  GridBox<T> mip_box;    // (res/f)³ coarse cells over the same box
+  const uint8_t* bits;   // [res³ / 8] fine bitfield
+  const uint8_t* mip;    // [(res/f)³ / 8] coarse bitfield, or nullptr
 };
 
 template <typename T>
 HOLD_HD T march_step(T t, T step, T cone_angle) {
   return max_value(step, t * cone_angle);
 }
+
+HOLD_HD float ceil_value(float v) { return ceilf(v); }
+HOLD_HD double ceil_value(double v) { return ceil(v); }
 
 /// Marches one ray; calls emit(k, t_start, t_end) for its k-th sample and returns the count.
 /// o_cam, d_cam [3]; transform [12] row-major camera → node (nullptr: identity).
@@ -51,7 +62,10 @@ HOLD_HD int march_ray(const T* o_cam, const T* d_cam, T near, T far, T offset, c
   T t_enter, t_exit;
   if (!ray_aabb(o, d, grid.box.lo, hi, &t_enter, &t_exit)) return 0;
   const T t_end = min_value(far, t_exit);
-  T t = max_value(near, t_enter) + offset * step;
+  const T t_first = max_value(near, t_enter) + offset * step;
+  const bool lattice = !(cone_angle > T(0));
+  int64_t k = 0;  // lattice index of t (constant steps)
+  T t = t_first;
   int count = 0;
   while (count < max_samples) {
     T dt = march_step(t, step, cone_angle);
@@ -59,13 +73,31 @@ HOLD_HD int march_ray(const T* o_cam, const T* d_cam, T near, T far, T offset, c
     if (!(t_mid < t_end)) break;
     const T p[3] = {o[0] + t_mid * d[0], o[1] + t_mid * d[1], o[2] + t_mid * d[2]};
     int cell[3];
-    grid_cell(grid.box, p, cell);
-    if (bit_is_set(grid.bits, grid_cell_index(cell, grid.box.res))) {
-      emit(count, t, t + dt);
-      ++count;
-      t += dt;
+    T target;  // where the empty region holding the midpoint ends along the ray
+    bool coarse_occupied = true;
+    if (grid.mip) {
+      grid_cell(grid.mip_box, p, cell);
+      if (!bit_is_set(grid.mip, grid_cell_index(cell, grid.mip_box.res))) {
+        coarse_occupied = false;
+        target = t_mid + distance_to_cell_exit(grid.mip_box, cell, p, d);
+      }
+    }
+    if (coarse_occupied) {
+      grid_cell(grid.box, p, cell);
+      if (bit_is_set(grid.bits, grid_cell_index(cell, grid.box.res))) {
+        emit(count, t, t + dt);
+        ++count;
+        ++k;
+        t = lattice ? t_first + T(k) * step : t + dt;
+        continue;
+      }
+      target = t_mid + distance_to_cell_exit(grid.box, cell, p, d);
+    }
+    if (lattice) {
+      const T k_target = ceil_value((target - t_first) / step - T(0.5));
+      k = k_target > T(k + 1) ? (int64_t)k_target : k + 1;
+      t = t_first + T(k) * step;
     } else {
-      const T target = t_mid + distance_to_cell_exit(grid.box, cell, p, d);
       do {
         t += dt;
         dt = march_step(t, step, cone_angle);
@@ -91,10 +123,13 @@ struct MarchRays {
   const T* transforms = nullptr;    // [B, 3, 4] camera → node, or nullptr
   int64_t n_transforms = 0;
   const uint8_t* bits = nullptr;    // [G, grid_bytes]
+  const uint8_t* mip = nullptr;     // [G, mip_bytes] coarse bitfields, or nullptr
   int64_t n_grids = 0;
   int64_t grid_bytes = 0;
+  int64_t mip_bytes = 0;
   const T* aabbs = nullptr;         // [G, 2, 3] min and max corner of each grid's box
-  int res = 0;                      // cells per axis
+  int res = 0;                      // fine cells per axis
+  int mip_factor = 1;               // fine cells per coarse cell and axis (res % f == 0)
   T step = T(0);
   T cone_angle = T(0);
   int max_samples = 0;
@@ -107,14 +142,12 @@ HOLD_HD int march_ray_of(const MarchRays<T>& rays, int64_t r, Emit emit) {
   const T* transform = nullptr;
   if (rays.transforms) transform = rays.transforms + 12 * (rays.n_transforms > 1 ? f : 0);
   const int64_t g = rays.n_grids > 1 ? f : 0;
-  MarchGrid<T> grid;
   const T* aabb = rays.aabbs + 6 * g;
-  for (int a = 0; a < 3; ++a) {
-    grid.box.lo[a] = aabb[a];
-    grid.box.size[a] = aabb[3 + a] - aabb[a];
-  }
-  grid.box.res = rays.res;
+  MarchGrid<T> grid;
+  grid.box = make_grid_box(aabb, aabb + 3, rays.res);
+  grid.mip_box = make_grid_box(aabb, aabb + 3, rays.res / rays.mip_factor);
   grid.bits = rays.bits + g * rays.grid_bytes;
+  grid.mip = rays.mip ? rays.mip + g * rays.mip_bytes : nullptr;
   return march_ray(rays.origins + 3 * r, rays.dirs + 3 * r, rays.near[r], rays.far[r],
                    rays.offsets ? rays.offsets[r] : T(0), transform, grid, rays.step,
                    rays.cone_angle, rays.max_samples, emit);

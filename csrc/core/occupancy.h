@@ -33,4 +33,18 @@ HOLD_HD uint8_t occgrid_pack_byte(const T* density, int64_t b, T threshold) {
   return byte;
 }
 
+/// Coarse cell c of a mip: set iff any of its factor³ fine cells is set. bits [res³ / 8] fine
+/// bitfield (cell x + y·res + z·res²); returns the bit of coarse cell c (index over (res/f)³).
+HOLD_HD bool occgrid_mip_cell(const uint8_t* bits, int res, int factor, int64_t c) {
+  const int coarse = res / factor;
+  const int cx = (int)(c % coarse), cy = (int)((c / coarse) % coarse), cz = (int)(c / coarse / coarse);
+  for (int z = cz * factor; z < (cz + 1) * factor; ++z)
+    for (int y = cy * factor; y < (cy + 1) * factor; ++y)
+      for (int x = cx * factor; x < (cx + 1) * factor; ++x) {
+        const int64_t i = x + (int64_t)res * (y + (int64_t)res * z);
+        if ((bits[i >> 3] >> (i & 7)) & 1) return true;
+      }
+  return false;
+}
+
 }  // namespace hold::core

@@ -65,15 +65,28 @@ HOLD_HD bool ray_aabb(const T* o, const T* d, const T* lo, const T* hi, T* t_ent
 template <typename T>
 struct GridBox {
   T lo[3];
-  T size[3];  // hi − lo
+  T size[3];      // hi − lo
+  T inv_cell[3];  // res / size (cells per unit length)
   int res;
 };
+
+template <typename T>
+HOLD_HD GridBox<T> make_grid_box(const T* lo, const T* hi, int res) {
+  GridBox<T> g;
+  for (int a = 0; a < 3; ++a) {
+    g.lo[a] = lo[a];
+    g.size[a] = hi[a] - lo[a];
+    g.inv_cell[a] = T(res) / g.size[a];
+  }
+  g.res = res;
+  return g;
+}
 
 /// Cell (clamped into the grid) containing point p [3].
 template <typename T>
 HOLD_HD void grid_cell(const GridBox<T>& g, const T* p, int cell[3]) {
   for (int a = 0; a < 3; ++a) {
-    const T u = (p[a] - g.lo[a]) / g.size[a] * T(g.res);
+    const T u = (p[a] - g.lo[a]) * g.inv_cell[a];
     int c = u > T(0) ? (int)u : 0;  // u ≥ 0 here, so truncation is floor
     cell[a] = c < g.res ? c : g.res - 1;
   }

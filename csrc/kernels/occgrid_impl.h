@@ -32,6 +32,28 @@ void occgrid_pack(const Exec& ex, int64_t n_cells, const T* density, T threshold
       ex);
 }
 
+void occgrid_mip(const Exec& ex, int64_t n_grids, int res, int factor, const uint8_t* bits,
+                 uint8_t* mip) {
+  const int coarse = res / factor;
+  const int64_t coarse_bytes = ((int64_t)coarse * coarse * coarse + 7) / 8;
+  const int64_t fine_bytes = (int64_t)res * res * res / 8;
+  // One thread per output byte: it owns its 8 bits, so no atomics are needed.
+  parallel_for(
+      n_grids * coarse_bytes,
+      [=] HOLD_DEVICE_LAMBDA(int64_t i) {
+        const int64_t g = i / coarse_bytes, byte = i % coarse_bytes;
+        const int64_t n_coarse = (int64_t)coarse * coarse * coarse;
+        uint8_t value = 0;
+        for (int b = 0; b < 8; ++b) {
+          const int64_t c = 8 * byte + b;
+          if (c < n_coarse && core::occgrid_mip_cell(bits + g * fine_bytes, res, factor, c))
+            value |= uint8_t(1u << b);
+        }
+        mip[i] = value;
+      },
+      ex);
+}
+
 #define HOLD_INSTANTIATE_OCCGRID(T)                                                            \
   template void occgrid_update<T>(const Exec&, int64_t, const T*, int64_t, const int64_t*,     \
                                   const T*, T, T*, T*);                                        \

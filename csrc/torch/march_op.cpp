@@ -21,7 +21,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> march_rays(
     const at::Tensor& far, const std::optional<at::Tensor>& offsets,
     const std::optional<at::Tensor>& frame, const std::optional<at::Tensor>& transforms,
     const at::Tensor& bits, const at::Tensor& aabbs, int64_t resolution, double step,
-    double cone_angle, int64_t max_samples) {
+    double cone_angle, int64_t max_samples, int64_t mip_factor) {
   const int64_t n_rays = origins.size(0);
   check_shape(kOp, "origins", origins, {-1, 3});
   check_shape(kOp, "dirs", dirs, {n_rays, 3});
@@ -39,6 +39,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> march_rays(
               kOp, ": bits must be a contiguous uint8 tensor on ", origins.device());
   TORCH_CHECK(step > 0 && cone_angle >= 0 && max_samples > 0, kOp,
               ": need step > 0, cone_angle >= 0, max_samples > 0");
+  TORCH_CHECK(mip_factor >= 1 && resolution % mip_factor == 0, kOp,
+              ": mip_factor must be >= 1 and divide resolution ", resolution, ", got ", mip_factor);
   if (offsets) {
     check_shape(kOp, "offsets", *offsets, {n_rays});
     check_float_tensors(kOp, {{"origins", &origins}, {"offsets", &*offsets}});
@@ -54,6 +56,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> march_rays(
     check_float_tensors(kOp, {{"origins", &origins}, {"transforms", &*transforms}});
   }
   at::Tensor counts = at::empty({n_rays}, origins.options().dtype(at::kLong));
+  // Coarse bitfields for empty-space skipping, rebuilt per call (res³/8 bytes read per grid).
+  at::Tensor mip;
+  if (mip_factor > 1) {
+    const int64_t coarse = resolution / mip_factor;
+    mip = at::empty({bits.size(0), (coarse * coarse * coarse + 7) / 8}, bits.options());
+    if constexpr (kCuda) {
+#if HOLD_WITH_CUDA
+      const c10::cuda::CUDAGuard guard(origins.device());
+      kernels::cuda::occgrid_mip(exec_for(origins), bits.size(0), (int)resolution,
+                                 (int)mip_factor, bits.data_ptr<uint8_t>(),
+                                 mip.data_ptr<uint8_t>());
+#endif
+    } else {
+      kernels::cpu::occgrid_mip(Exec{}, bits.size(0), (int)resolution, (int)mip_factor,
+                                bits.data_ptr<uint8_t>(), mip.data_ptr<uint8_t>());
+    }
+  }
   at::Tensor packed, ray_indices, t_starts, t_ends;
   AT_DISPATCH_FLOATING_TYPES(origins.scalar_type(), kOp, [&] {
     core::MarchRays<scalar_t> rays;
@@ -69,6 +88,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> march_rays(
     rays.bits = bits.data_ptr<uint8_t>();
     rays.n_grids = bits.size(0);
     rays.grid_bytes = bits.size(1);
+    rays.mip = mip.defined() ? mip.data_ptr<uint8_t>() : nullptr;
+    rays.mip_bytes = mip.defined() ? mip.size(1) : 0;
+    rays.mip_factor = (int)mip_factor;
     rays.aabbs = aabbs.data_ptr<scalar_t>();
     rays.res = (int)resolution;
     rays.step = (scalar_t)step;

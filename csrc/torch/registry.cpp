@@ -23,7 +23,7 @@ TORCH_LIBRARY(hold, m) {
   // ---- ray marching (hold/ops/march.py) ----
   m.def("march_rays(Tensor origins, Tensor dirs, Tensor near, Tensor far, Tensor? offsets,"
         " Tensor? frame, Tensor? transforms, Tensor bits, Tensor aabbs, int resolution,"
-        " float step, float cone_angle, int max_samples)"
+        " float step, float cone_angle, int max_samples, int mip_factor)"
         " -> (Tensor packed, Tensor ray_indices, Tensor t_starts, Tensor t_ends)");
   // ---- volume rendering (hold/ops/volrend.py) ----
   m.def("composite_fwd(Tensor packed, Tensor t_starts, Tensor t_ends, Tensor sdf, Tensor node,"

@@ -7,6 +7,7 @@ import importlib
 # name → module in hold.bench with a run(**kwargs) -> list[BenchRow]
 SUITE = {
     "hashgrid": "hold.bench.hashgrid",
+    "render": "hold.bench.render",
 }
 
 

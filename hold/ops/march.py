@@ -28,7 +28,7 @@ def march_rays(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, fa
                bits: torch.Tensor, aabbs: torch.Tensor, resolution: int, step: float, *,
                cone_angle: float = 0.0, max_samples: int = 1024,
                offsets: torch.Tensor | None = None, frame: torch.Tensor | None = None,
-               transforms: torch.Tensor | None = None,
+               transforms: torch.Tensor | None = None, mip_factor: int | None = None,
                backend: str | None = None) -> PackedSamples:
     """March rays through an occupancy grid and keep the samples that fall in occupied cells.
 
@@ -45,6 +45,9 @@ def march_rays(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, fa
         frame: [R] int64 frame of each ray (selects the transform and, when G > 1, the grid).
         transforms: [B, 3, 4] rigid camera → node transforms (e.g. the inverse object pose), or
             None for a node that lives in camera space.
+        mip_factor: empty-space skipping through a coarse grid of (res/f)³ cells (each set iff
+            any of its f³ cells is); default 8 when it divides the resolution, else 1 (off).
+            The samples are the same with or without it, up to rounding at cell boundaries.
     """
     op = "march_rays"
     _checks.tensor(op, "origins", origins, shape=(-1, 3), floating=True)
@@ -69,10 +72,15 @@ def march_rays(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, fa
         limits = [n for n in (n_frames, aabbs.shape[0]) if n and n > 1]
         if limits:
             _checks.index_range(op, "frame", frame, min(limits))
+    if mip_factor is None:
+        mip_factor = 8 if resolution % 8 == 0 else 1
+    if mip_factor < 1 or resolution % mip_factor:
+        raise ValueError(f"{op}: mip_factor must divide the resolution {resolution}, "
+                         f"got {mip_factor}")
     _checks.finite(op, "origins", origins)
     _checks.finite(op, "dirs", dirs)
     args = (origins, dirs, near, far, offsets, frame, transforms, bits, aabbs, int(resolution),
-            float(step), float(cone_angle), int(max_samples))
+            float(step), float(cone_angle), int(max_samples), int(mip_factor))
     if _backend.use_native(op, dev, backend):
         return PackedSamples(*torch.ops.hold.march_rays(*args))
     return PackedSamples(*_ref.march_rays(*args))
@@ -84,7 +92,7 @@ def _register() -> None:
 
     @torch.library.register_fake("hold::march_rays")
     def _(origins, dirs, near, far, offsets, frame, transforms, bits, aabbs, resolution, step,
-          cone_angle, max_samples):
+          cone_angle, max_samples, mip_factor):
         n_samples = torch.library.get_ctx().new_dynamic_size()
         n_rays = origins.shape[0]
         return (origins.new_empty(n_rays, 2, dtype=torch.int64),

@@ -38,24 +38,32 @@ def assert_same_samples(a, b):
 
 def check(origins, dirs, near, far, bits, aabbs, resolution, step, cone_angle=0.0,
           max_samples=1024, offsets=None, frame=None, transforms=None):
-    """March with the kernel, assert the reference's samples are identical, return them."""
-    got = march_rays(origins, dirs, near, far, bits, aabbs, resolution, step,
-                     cone_angle=cone_angle, max_samples=max_samples, offsets=offsets, frame=frame,
-                     transforms=transforms, backend="native")
-    expected = PackedSamples(*ref.march_rays(origins, dirs, near, far, offsets, frame, transforms,
-                                             bits, aabbs, resolution, step, cone_angle,
-                                             max_samples))
-    assert_same_samples(got, expected)
-    return got
+    """March with the kernel, with and without the coarse mip; assert the reference's samples
+    are identical in both cases and the mip changes nothing; return the samples."""
+    results = []
+    for mip_factor in (1, 4):
+        got = march_rays(origins, dirs, near, far, bits, aabbs, resolution, step,
+                         cone_angle=cone_angle, max_samples=max_samples, offsets=offsets,
+                         frame=frame, transforms=transforms, mip_factor=mip_factor,
+                         backend="native")
+        expected = PackedSamples(*ref.march_rays(origins, dirs, near, far, offsets, frame,
+                                                 transforms, bits, aabbs, resolution, step,
+                                                 cone_angle, max_samples, mip_factor))
+        assert_same_samples(got, expected)
+        results.append(got)
+    assert_same_samples(results[0], results[1])
+    return results[0]
 
 
 @requires_native
 @pytest.mark.parametrize("cone_angle", [0.0, 0.02])
-def test_parity_random_rays_and_grid(cone_angle, gen):
+@pytest.mark.parametrize("fraction", [0.5, 0.01])  # sparse: half the coarse mip cells are empty
+def test_parity_random_rays_and_grid(cone_angle, fraction, gen):
     o, d = random_rays(200, gen)
     near, far = torch.zeros(200, dtype=torch.float64), torch.full((200,), 10.0, dtype=torch.float64)
-    out = check(o, d, near, far, random_bits(gen), BOX, RES, 0.013, cone_angle=cone_angle)
-    assert out.t_starts.numel() > 1000  # a non-trivial workload
+    out = check(o, d, near, far, random_bits(gen, fraction), BOX, RES, 0.013,
+                cone_angle=cone_angle)
+    assert out.t_starts.numel() > (1000 if fraction > 0.1 else 20)  # a non-trivial workload
     counts = out.packed[:, 1]
     assert torch.equal(out.packed[:, 0], torch.cumsum(counts, 0) - counts)
     # Within a ray, samples are in depth order and do not overlap.
@@ -158,7 +166,7 @@ def test_float32_matches_float64_counts_on_generic_rays(gen):
 def test_opcheck(gen):
     o, d = random_rays(10, gen)
     near, far = torch.zeros(10, dtype=torch.float64), torch.full((10,), 9.0, dtype=torch.float64)
-    args = (o, d, near, far, None, None, None, random_bits(gen), BOX, RES, 0.05, 0.0, 64)
+    args = (o, d, near, far, None, None, None, random_bits(gen), BOX, RES, 0.05, 0.0, 64, 4)
     torch.library.opcheck(torch.ops.hold.march_rays.default, args)
 
 
@@ -167,6 +175,7 @@ def test_opcheck(gen):
     [
         (dict(resolution=15), "resolution must be even"),
         (dict(step=0.0), "need step > 0"),
+        (dict(mip_factor=3), "mip_factor must divide"),
         (dict(dirs=torch.zeros(4, 2, dtype=torch.float64)), "dirs must have shape [4, 3]"),
         (dict(bits=torch.zeros(1, 3, dtype=torch.uint8)), "bits must have shape"),
         (dict(frame=torch.tensor([0, 1, 2, 3])), "frame values must lie in"),
