@@ -32,7 +32,7 @@ _KNN_CHUNK = 4096
 DET_EPS = 1e-8
 # Standard deviation (m) of the Gaussian that blends the K nearest vertices' weights in
 # ``skin_weight_volume`` (chosen by the round-trip measurement in docs/HAND_MODEL.md).
-VOLUME_SIGMA = 0.004
+VOLUME_SIGMA = 0.002
 VOLUME_K = 8
 
 
@@ -53,12 +53,16 @@ def lbs_points(
 def _knn(query: torch.Tensor, points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Euclidean distances [Q, k] (ascending) and indices [Q, k] of the k nearest points.
 
-    Distances are computed as sqrt(Σ_c (q_c − p_c)²) (no |q|² + |p|² − 2 q·p shortcut).
+    The distance is |q − p|; it is evaluated as sqrt(max(|q'|² + |p'|² − 2 q'·p', 0)) with
+    both sets shifted by the points' mean (q' = q − m, p' = p − m), which for hand-sized
+    coordinates is within ~1e-14 m of the direct formula in float64.
     """
+    centre = points.mean(0)
+    query, points = query - centre, points - centre
     distances, indices = [], []
     for start in range(0, len(query), _KNN_CHUNK):
         table = torch.cdist(query[start:start + _KNN_CHUNK], points,
-                            compute_mode="donot_use_mm_for_euclid_dist")
+                            compute_mode="use_mm_for_euclid_dist")
         d, i = torch.topk(table, k, dim=1, largest=False, sorted=True)
         distances.append(d)
         indices.append(i)
