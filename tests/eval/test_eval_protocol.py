@@ -8,32 +8,12 @@ from scipy.spatial.transform import Rotation
 
 from hold.eval.protocol import evaluate_many, evaluate_result, format_table
 from hold.io.errors import InputError
-from hold.io.mesh import Mesh, load_mesh
-from hold.io.sequence import GroundTruth, SequenceMeta, write_result, write_sequence
+from hold.io.mesh import Mesh
 
-MUG = "hold/data/ycb/025_mug/mesh.obj"
 T = 4
 
 
-def make_sequence(path, seed=0, valid=None):
-    rng = np.random.default_rng(seed)
-    poses = np.tile(np.eye(4), (T, 1, 1))
-    poses[:, :3, :3] = Rotation.random(T, random_state=seed).as_matrix()
-    poses[:, :3, 3] = [0.0, 0.0, 0.5]
-    joints = (rng.normal(size=(T, 21, 3)) * 0.03 + [0.05, 0.0, 0.5]).astype(np.float32)
-    gt = GroundTruth(joints, load_mesh(MUG), poses.astype(np.float32),
-                     np.ones(T, bool) if valid is None else valid)
-    meta = SequenceMeta(num_frames=T, image_size=(8, 8), K=np.array([[10.0, 0, 4], [0, 10, 4], [0, 0, 1]]))
-    images = [np.zeros((8, 8, 3), np.uint8)] * T
-    return write_sequence(path, meta, images, gt=gt, video=False), gt
-
-
-def gt_as_result(path, gt, joints=None, mesh=None, poses=None):
-    return write_result(path, mesh or gt.object_mesh, gt.object_poses if poses is None else poses,
-                        gt.hand_joints if joints is None else joints)
-
-
-def test_ground_truth_scores_perfectly(tmp_path):
+def test_ground_truth_scores_perfectly(tmp_path, make_sequence, gt_as_result):
     seq, gt = make_sequence(tmp_path / "seq")
     result = gt_as_result(tmp_path / "res", gt)
     metrics = evaluate_result(result, seq)
@@ -42,7 +22,7 @@ def test_ground_truth_scores_perfectly(tmp_path):
     assert json.loads((result / "metrics.json").read_text())["cd_cm2"] == 0.0
 
 
-def test_hold_exact_mode_on_ground_truth(tmp_path):
+def test_hold_exact_mode_on_ground_truth(tmp_path, make_sequence, gt_as_result):
     seq, gt = make_sequence(tmp_path / "seq")
     metrics = evaluate_result(gt_as_result(tmp_path / "res", gt), seq, hold_exact=True)
     assert metrics["protocol"] == "hold-exact-approx"
@@ -52,7 +32,7 @@ def test_hold_exact_mode_on_ground_truth(tmp_path):
     assert metrics["f10_percent"] == 100.0
 
 
-def test_translated_hand_keeps_mpjpe_but_moves_cd_h(tmp_path):
+def test_translated_hand_keeps_mpjpe_but_moves_cd_h(tmp_path, make_sequence, gt_as_result):
     seq, gt = make_sequence(tmp_path / "seq")
     shifted = gt.hand_joints + np.float32([0.02, 0, 0])  # whole hand 2 cm off, object right
     metrics = evaluate_result(gt_as_result(tmp_path / "res", gt, joints=shifted), seq)
@@ -61,7 +41,7 @@ def test_translated_hand_keeps_mpjpe_but_moves_cd_h(tmp_path):
     assert 0 < metrics["cd_h_cm2"] <= 2 * 2.0**2  # a 2 cm shift bounds CD_h by 2·(2 cm)²
 
 
-def test_invalid_frames_are_not_scored(tmp_path):
+def test_invalid_frames_are_not_scored(tmp_path, make_sequence, gt_as_result):
     valid = np.array([True, True, False, True])
     seq, gt = make_sequence(tmp_path / "seq", valid=valid)
     joints = gt.hand_joints.copy()
@@ -72,7 +52,7 @@ def test_invalid_frames_are_not_scored(tmp_path):
     assert metrics["per_frame"]["mpjpe_mm"][2] is None
 
 
-def test_reconstruction_in_another_frame_and_scale(tmp_path):
+def test_reconstruction_in_another_frame_and_scale(tmp_path, make_sequence, gt_as_result):
     """The result's object frame is rotated, shifted and 1.2x scaled against the CAD frame,
     with poses that agree: CD (shape only, similarity-aligned) is ~0."""
     seq, gt = make_sequence(tmp_path / "seq")
@@ -88,7 +68,7 @@ def test_reconstruction_in_another_frame_and_scale(tmp_path):
 
 
 @pytest.mark.parametrize("breakage", ["nan", "frames", "missing"])
-def test_broken_results_are_rejected_not_scored(tmp_path, breakage):
+def test_broken_results_are_rejected_not_scored(tmp_path, make_sequence, gt_as_result, breakage):
     seq, gt = make_sequence(tmp_path / "seq")
     result = gt_as_result(tmp_path / "res", gt)
     if breakage == "nan":
@@ -109,7 +89,7 @@ def test_broken_results_are_rejected_not_scored(tmp_path, breakage):
     assert not (result / "metrics.json").exists()
 
 
-def test_mean_over_sequences(tmp_path):
+def test_mean_over_sequences(tmp_path, make_sequence, gt_as_result):
     seqs, results = tmp_path / "seqs", tmp_path / "results"
     _, gt_a = make_sequence(seqs / "a", seed=1)
     _, gt_b = make_sequence(seqs / "b", seed=2)
@@ -125,7 +105,7 @@ def test_mean_over_sequences(tmp_path):
     assert table.splitlines()[-1].split()[:2] == ["mean", "0.50"]
 
 
-def test_missing_result_for_a_sequence(tmp_path):
+def test_missing_result_for_a_sequence(tmp_path, make_sequence):
     make_sequence(tmp_path / "seqs" / "a")
     (tmp_path / "results").mkdir()
     with pytest.raises(InputError, match="no result folder for sequence"):
