@@ -1,19 +1,20 @@
 """A small synthetic sequence against its own ground truth, checked by independent means
-(trimesh ray casting for visibility, dense surface samples for distances)."""
+(hold.synth.verify: trimesh ray casting for visibility, dense surface samples for distances)."""
 
 import filecmp
+import shutil
 
+import cv2
 import numpy as np
 import pytest
 import trimesh
-from scipy.spatial import cKDTree
 
 from hold.eval.protocol import evaluate_result
 from hold.io.errors import InputError
 from hold.io.sequence import load_ground_truth, load_sequence, write_result
-from hold.models.hand.base import TIP_KEYPOINTS
 from hold.synth.generate import generate_sequence
 from hold.synth.grasp import CONTACT_TOLERANCE_M, PENETRATION_TOLERANCE_M
+from hold.synth.verify import contact_per_frame, label_agreement
 
 FRAMES, SIZE, SEED = 6, (96, 96), 0
 
@@ -23,15 +24,6 @@ def sequence(tmp_path_factory):
     path = tmp_path_factory.mktemp("synth") / "seq"
     generate_sequence(path, object="025_mug", frames=FRAMES, size=SIZE, seed=SEED)
     return path
-
-
-def _scene(path):
-    with np.load(path / "gt" / "synth_scene.npz") as npz:
-        return {k: npz[k] for k in npz.files}
-
-
-def _posed(pose, points):
-    return points @ pose[:3, :3].T + pose[:3, 3]
 
 
 def test_folder_follows_the_format(sequence):
@@ -56,65 +48,38 @@ def test_same_seed_same_bytes(sequence, tmp_path):
     assert filecmp.cmp(sequence / "meta.json", again / "meta.json", shallow=False)
 
 
-def _first_hits(world, directions):
-    """Hit points [N, 3] of rays from the camera centre (NaN where a ray misses)."""
-    locations, rays, _ = world.ray.intersects_location(np.zeros_like(directions), directions, multiple_hits=False)
-    hits = np.full(directions.shape, np.nan)
-    hits[rays] = locations
-    return hits
-
-
 def test_visible_vertices_land_on_their_own_labels(sequence):
-    """Rebuild the scene independently from the ground-truth files (hand and forearm from
-    gt/synth_scene.npz, object from gt/object_mesh.obj + gt/object_poses.npy) and z-buffer
-    every vertex with trimesh's ray casting: a vertex is visible when the ray to it reaches it
-    first and the ray through the centre of its pixel meets a surface within 5 mm of its depth
-    (so the pixel does not straddle a depth discontinuity). Each visible vertex must project
-    onto its own label: hand 150, object 50, forearm 0."""
-    seq, gt, scene = load_sequence(sequence), load_ground_truth(sequence), _scene(sequence)
-    K = seq.meta.K
-    counts = {}
-    for t in range(FRAMES):
-        parts = {
-            150: (_posed(scene["hand_to_camera"][t], scene["hand_vertices"]), scene["hand_faces"]),
-            0: (_posed(scene["hand_to_camera"][t], scene["forearm_vertices"]), scene["forearm_faces"]),
-            50: (_posed(gt.object_poses[t], gt.object_mesh.vertices), gt.object_mesh.faces),
-        }
-        world = trimesh.util.concatenate([trimesh.Trimesh(v, f, process=False) for v, f in parts.values()])
-        mask = seq.mask(t)
-        for label, (vertices, _) in parts.items():
-            reached = np.linalg.norm(_first_hits(world, vertices / np.linalg.norm(vertices, axis=1, keepdims=True))
-                                     - vertices, axis=1) < 2e-4
-            uv = vertices @ K.T
-            u = np.round(uv[:, 0] / uv[:, 2]).astype(int)
-            v = np.round(uv[:, 1] / uv[:, 2]).astype(int)
-            in_image = (u >= 0) & (u < SIZE[0]) & (v >= 0) & (v < SIZE[1])
-            pixel_rays = np.stack([u, v, np.ones_like(u)], axis=1) @ np.linalg.inv(K).T
-            pixel_depth = _first_hits(world, pixel_rays / np.linalg.norm(pixel_rays, axis=1, keepdims=True))[:, 2]
-            visible = reached & in_image & (np.abs(pixel_depth - vertices[:, 2]) < 0.005)
-            on_label = mask[v[visible], u[visible]] == label
-            total, good = counts.get(label, (0, 0))
-            counts[label] = (total + on_label.size, good + on_label.sum())
-    for label, (total, good) in counts.items():
+    """Visible (z-buffered) hand and object vertices project onto their own labels, ≥ 98 %
+    (the checker in hold.synth.verify rebuilds the scene from the ground-truth files alone).
+    Forearm vertices (label 0) get a looser bar: where the forearm leaves the hand's wrist the
+    two surfaces are within a few mm, so a pixel there may show either."""
+    for label, (total, good) in label_agreement(sequence).items():
         assert total > 100, f"too few visible vertices of label {label}"
-        assert good / total >= 0.98, f"label {label}: {good}/{total} visible vertices on their label"
+        bar = 0.95 if label == 0 else 0.98
+        assert good / total >= bar, f"label {label}: {good}/{total} visible vertices on their label"
 
 
 def test_contact_and_no_penetration_in_every_frame(sequence):
-    gt, scene = load_ground_truth(sequence), _scene(sequence)
-    closed = trimesh.Trimesh(gt.object_mesh.vertices, gt.object_mesh.faces)  # merges UV seams
-    assert closed.is_watertight
-    samples, _ = trimesh.sample.sample_surface(closed, 1_000_000, seed=1)
-    tree = cKDTree(samples)  # distances from dense samples over-estimate by < 0.1 mm
-    for t in range(FRAMES):
-        to_object = np.linalg.inv(gt.object_poses[t].astype(np.float64))
-        tips = _posed(to_object, gt.hand_joints[t, list(TIP_KEYPOINTS)].astype(np.float64))
-        tip_distance, _ = tree.query(tips)
-        assert (tip_distance <= CONTACT_TOLERANCE_M).sum() >= 3, f"frame {t}: tips at {tip_distance * 1000} mm"
-        hand = _posed(to_object @ scene["hand_to_camera"][t], scene["hand_vertices"].astype(np.float64))
-        inside = closed.contains(hand)
-        depth = tree.query(hand[inside])[0] if inside.any() else np.zeros(1)
-        assert depth.max() <= PENETRATION_TOLERANCE_M, f"frame {t}: a vertex {depth.max() * 1000:.2f} mm inside"
+    tips, depth = contact_per_frame(sequence)
+    assert tips.shape == (FRAMES, 5)
+    assert ((tips <= CONTACT_TOLERANCE_M).sum(axis=1) >= 3).all(), tips * 1000
+    assert (depth <= PENETRATION_TOLERANCE_M).all(), depth * 1000
+
+
+def test_the_checks_catch_broken_ground_truth(sequence, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(sequence, broken)
+    for path in sorted((broken / "masks").iterdir()):  # hand and object labels swapped
+        mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        swapped = np.where(mask == 50, 150, np.where(mask == 150, 50, mask)).astype(np.uint8)
+        cv2.imwrite(str(path), swapped)
+    poses = np.load(broken / "gt" / "object_poses.npy")
+    poses[:, :3, 3] += [0.0, 0.0, 0.01]  # the object 1 cm off its true place
+    np.save(broken / "gt" / "object_poses.npy", poses)
+    agreement = label_agreement(broken)
+    assert agreement[150][1] / agreement[150][0] < 0.5 and agreement[50][1] / agreement[50][0] < 0.5
+    tips, depth = contact_per_frame(broken)
+    assert not (((tips <= CONTACT_TOLERANCE_M).sum(axis=1) >= 3) & (depth <= PENETRATION_TOLERANCE_M)).all()
 
 
 def test_ground_truth_scores_perfectly(sequence, tmp_path):
