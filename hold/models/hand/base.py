@@ -70,3 +70,13 @@ class HandModel(torch.nn.Module):
     def pose_prior(self, hand_pose: torch.Tensor) -> torch.Tensor:
         """Per-sample negative log-prior of the articulation, [B]; differentiable, ≥ 0."""
         raise NotImplementedError
+
+    def pose_prior_residuals(self, hand_pose: torch.Tensor) -> torch.Tensor:
+        """Residuals [B, R] with ``pose_prior = ½ Σ r²`` (for least-squares solvers)."""
+        raise NotImplementedError
+
+    def keypoints(self, global_orient, hand_pose, betas, transl) -> torch.Tensor:
+        """The 21 posed keypoints [B, 21, 3]; models may skip skinning the whole mesh."""
+        batch = global_orient.shape[0]
+        return self.forward(global_orient, hand_pose,
+                            betas.reshape(-1, self.num_betas).expand(batch, -1), transl).joints

@@ -36,6 +36,9 @@ from hold.models.hand.base import (
 from hold.models.hand.kinematics import axis_angle_to_matrix, bone_transforms, skin
 
 ASSET = pathlib.Path(__file__).resolve().parents[2] / "assets" / "builtin_hand.npz"
+# For each of the 21 keypoints its row in cat([16 bone origins, 5 tips]).
+_KEYPOINT_SOURCE = [b if b >= 0 else 16 + TIP_KEYPOINTS.index(k)
+                    for k, b in enumerate(KEYPOINTS_FROM_BONES)]
 # Width of the soft wall outside each joint's plausible range (the prior's limit term).
 LIMIT_SOFTNESS_DEG = 2.0
 
@@ -67,6 +70,11 @@ class BuiltinHand(HandModel):
         self.register_buffer("shape_dirs", real("shape_dirs"))
         self.register_buffer("joint_shape_dirs", real("joint_shape_dirs"))
         self.register_buffer("joint_axes", real("joint_axes"))
+        # The tips' own rows, so that ``keypoints`` does not gather them on every call.
+        tips = self.tip_vertex_ids
+        self.register_buffer("tip_template", self.template[tips].clone())
+        self.register_buffer("tip_shape_dirs", self.shape_dirs[:, tips].clone())
+        self.register_buffer("tip_weights", self.skin_weights[tips].clone())
         limits = torch.deg2rad(real("pose_limits_deg"))
         self.register_buffer("pose_lower", limits[..., 0].contiguous())
         self.register_buffer("pose_upper", limits[..., 1].contiguous())
@@ -107,20 +115,16 @@ class BuiltinHand(HandModel):
         """The 21 posed keypoints [B, 21, 3] without skinning the whole mesh (for fitting)."""
         batch = global_orient.shape[0]
         betas = self._batch_betas(betas, batch)
-        tips = self.template[self.tip_vertex_ids] + torch.einsum(
-            "bk,kvc->bvc", betas, self.shape_dirs[:, self.tip_vertex_ids])
+        tips = self.tip_template + torch.einsum("bk,kvc->bvc", betas, self.tip_shape_dirs)
         rest = self.rest_joints + torch.einsum("bk,kjc->bjc", betas, self.joint_shape_dirs)
         transforms, joints16 = self._transforms(global_orient, hand_pose, rest, transl)
-        return self._keypoints(joints16, skin(tips, self.skin_weights[self.tip_vertex_ids],
-                                              transforms))
+        return self._keypoints(joints16, skin(tips, self.tip_weights, transforms))
 
     @staticmethod
     def _keypoints(joints16: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
         """[B, 16, 3] bone origins + [B, 5, 3] tips → [B, 21, 3] in SEQUENCE_FORMAT order."""
-        order = torch.tensor(KEYPOINTS_FROM_BONES, device=joints16.device)
-        keypoints = joints16[:, order.clamp(min=0)].clone()
-        keypoints[:, list(TIP_KEYPOINTS)] = tips
-        return keypoints
+        source = torch.tensor(_KEYPOINT_SOURCE, device=joints16.device)
+        return torch.cat([joints16, tips], 1).index_select(1, source)
 
     # -- articulation in anatomical terms -------------------------------------------------------
 
@@ -136,18 +140,34 @@ class BuiltinHand(HandModel):
         """Inverse of ``hand_pose_from_angles``: the axis-angle vectors in the joint frames."""
         return torch.einsum("...jd,jcd->...jc", hand_pose.unflatten(-1, (15, 3)), self.joint_axes)
 
-    def pose_prior(self, hand_pose: torch.Tensor) -> torch.Tensor:
-        """Negative log-prior [B] of the articulation (≥ 0, differentiable).
+    def pose_whitening(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean [45], scale [45, 45]) with hand_pose = mean + scale · z, z ∈ R⁴⁵.
+
+        z is the joint angles centred on and divided by the prior's (m, s), so the Gaussian
+        part of ``pose_prior`` is ½ |z|²: a well-conditioned coordinate for optimisers.
+        """
+        middle = 0.5 * (self.pose_lower + self.pose_upper)
+        spread = 0.5 * (self.pose_upper - self.pose_lower)
+        mean = torch.einsum("jc,jcd->jd", middle, self.joint_axes).flatten()
+        blocks = self.joint_axes.transpose(1, 2) * spread[:, None, :]  # axesᵀ · diag(s)
+        return mean, torch.block_diag(*blocks)
+
+    def pose_prior_residuals(self, hand_pose: torch.Tensor) -> torch.Tensor:
+        """Residuals [B, 90] whose half squared norm is ``pose_prior``.
 
         With a = angles_from_hand_pose(θ) (radians) and per joint/axis range [lo, hi]:
-        E = ½ Σ ((a − m) / s)² + ½ Σ ((a − clamp(a, lo, hi)) / δ)², m = (lo + hi)/2,
-        s = (hi − lo)/2, δ = 2°: a broad Gaussian spanning each range (tight for the hinge
-        joints' abduction/twist) plus a stiff wall outside it.
+        r = ((a − m) / s, (a − clamp(a, lo, hi)) / δ), m = (lo + hi)/2, s = (hi − lo)/2,
+        δ = 2°: a broad Gaussian spanning each range (tight for the hinge joints' abduction
+        and twist) plus a stiff wall outside it.
         """
         angles = self.angles_from_hand_pose(hand_pose)
         middle = 0.5 * (self.pose_lower + self.pose_upper)
         spread = 0.5 * (self.pose_upper - self.pose_lower)
         outside = angles - torch.minimum(torch.maximum(angles, self.pose_lower), self.pose_upper)
         softness = np.deg2rad(LIMIT_SOFTNESS_DEG)
-        energy = ((angles - middle) / spread) ** 2 + (outside / softness) ** 2
-        return 0.5 * energy.flatten(1).sum(1)
+        return torch.cat([((angles - middle) / spread).flatten(-2),
+                          (outside / softness).flatten(-2)], -1)
+
+    def pose_prior(self, hand_pose: torch.Tensor) -> torch.Tensor:
+        """Negative log-prior [B] of the articulation: ½ |pose_prior_residuals|² (≥ 0)."""
+        return 0.5 * (self.pose_prior_residuals(hand_pose) ** 2).sum(-1)

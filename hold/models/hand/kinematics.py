@@ -45,23 +45,25 @@ def bone_transforms(
     (then + translation), so A_j maps a canonical point rigidly attached to bone j to its posed
     position. Returns (A [B, J, 4, 4], posed joints [B, J, 3] = translation + G_j's origin).
     """
-    batch, count = rest_joints.shape[:2]
-    offsets = rest_joints.clone()
-    offsets[:, 1:] = rest_joints[:, 1:] - rest_joints[:, list(parents[1:])]
-    local = torch.zeros(batch, count, 4, 4, dtype=rotations.dtype, device=rotations.device)
-    local[..., :3, :3] = rotations
-    local[..., :3, 3] = offsets
-    local[..., 3, 3] = 1
+    count = rest_joints.shape[1]
+    # Out-of-place throughout, so that torch.func transforms (vmap, jacfwd) apply.
+    offsets = torch.cat([rest_joints[:, :1],
+                         rest_joints[:, 1:] - rest_joints[:, list(parents[1:])]], 1)
+    bottom = torch.zeros_like(rotations[..., :1, :]).expand(*rotations.shape[:-2], 1, 3)
+    one = torch.ones_like(rotations[..., :1, :1])
+    local = torch.cat([torch.cat([rotations, offsets[..., None]], -1),
+                       torch.cat([bottom, one], -1)], -2)
     world = [local[:, 0]]
     for j in range(1, count):  # the tree has 16 bones: a loop over bones, not over points
         world.append(world[parents[j]] @ local[:, j])
     world = torch.stack(world, 1)
     posed_joints = world[..., :3, 3]
-    skinning = world.clone()
-    skinning[..., :3, 3] = posed_joints - (world[..., :3, :3] @ rest_joints[..., None])[..., 0]
     if translation is not None:
-        skinning[..., :3, 3] = skinning[..., :3, 3] + translation[:, None]
         posed_joints = posed_joints + translation[:, None]
+    # A_j = G_j · [I | −J_j]: rotation R_j, translation (posed joint) − R_j J_j.
+    rotation = world[..., :3, :3]
+    shift = posed_joints - (rotation @ rest_joints[..., None])[..., 0]
+    skinning = torch.cat([torch.cat([rotation, shift[..., None]], -1), world[..., 3:, :]], -2)
     return skinning, posed_joints
 
 

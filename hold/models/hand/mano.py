@@ -94,7 +94,7 @@ class ManoHand(HandModel):
     """MANO right hand (smplx, ``use_pca=False``, ``flat_hand_mean=True``), sealed at the wrist.
 
     Buffers beyond ``HandModel``'s: ``ring`` [L] (wrist-opening vertices), ``hands_mean`` [45]
-    and ``pose_precision`` [45, 45] (the prior, see ``pose_prior``).
+    and ``pose_precision_root`` [45, 45] (the prior, see ``pose_prior``).
     """
 
     num_betas = 10
@@ -126,8 +126,11 @@ class ManoHand(HandModel):
         self.register_buffer("hands_mean", torch.as_tensor(np.asarray(data["hands_mean"]),
                                                            dtype=dtype).reshape(45))
         components = torch.as_tensor(np.asarray(data["hands_components"]), dtype=torch.float64)
-        covariance = components.T @ components
-        self.register_buffer("pose_precision", torch.linalg.pinv(covariance).to(dtype))
+        # Σ⁺ = L Lᵀ from the eigen-decomposition of Σ = Cᵀ C (pseudo-inverse: C may be rank
+        # deficient), so that the prior is ½ |Lᵀ (θ − μ)|².
+        values, vectors = torch.linalg.eigh(components.T @ components)
+        inverse = torch.where(values > 1e-10 * values.max(), 1 / values, torch.zeros_like(values))
+        self.register_buffer("pose_precision_root", (vectors * inverse.sqrt()).to(dtype))
 
     def _seal(self, verts: torch.Tensor) -> torch.Tensor:
         return torch.cat([verts, verts[:, self.ring].mean(1, keepdim=True)], 1)
@@ -163,14 +166,17 @@ class ManoHand(HandModel):
         joints[:, list(TIP_KEYPOINTS)] = verts[:, self.tip_vertex_ids]
         return HandOutput(verts, joints, transforms, rest)
 
+    def pose_prior_residuals(self, hand_pose: torch.Tensor) -> torch.Tensor:
+        """Residuals [B, 45] whose half squared norm is ``pose_prior``: Lᵀ (θ − μ), Σ⁺ = L Lᵀ."""
+        return (hand_pose - self.hands_mean) @ self.pose_precision_root
+
     def pose_prior(self, hand_pose: torch.Tensor) -> torch.Tensor:
         """½ (θ − μ)ᵀ Σ⁺ (θ − μ) per sample [B]: Mahalanobis distance from MANO's mean hand.
 
         μ = ``hands_mean`` and Σ = Cᵀ C from MANO's 45 PCA components C (``hands_components``);
         ≥ 0 and zero at the mean hand.
         """
-        centred = hand_pose - self.hands_mean
-        return 0.5 * torch.einsum("bi,ij,bj->b", centred, self.pose_precision, centred)
+        return 0.5 * (self.pose_prior_residuals(hand_pose) ** 2).sum(-1)
 
     def from_smplx_params(self, params: dict) -> dict:
         """smplx ``flat_hand_mean=False`` parameters → this model's (``hand_pose`` + mean).

@@ -1,0 +1,160 @@
+"""Hand IK (hold/models/hand/fitting.py) on poses of the evaluation set.
+
+The full acceptance measurement (50 poses) is tools/measure_ik.py; these use fewer poses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hold.io.errors import InputError
+from hold.models.hand.builtin import BuiltinHand
+from hold.models.hand.fitting import (
+    FitSettings,
+    fill_missing,
+    fit_hand,
+    matrix_to_axis_angle,
+)
+from hold.models.hand.kinematics import axis_angle_to_matrix
+from hold.models.hand.poses import evaluation_poses
+
+DOUBLE = torch.float64
+BETAS = torch.tensor([0.8, -0.5, 0.4, -0.3], dtype=DOUBLE)
+CAMERA = torch.tensor([[300.0, 0.0, 128.0], [0.0, 300.0, 128.0], [0.0, 0.0, 1.0]], dtype=DOUBLE)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return BuiltinHand(dtype=DOUBLE)
+
+
+def true_joints(model, count, seed):
+    global_orient, hand_pose, transl = evaluation_poses(model, count, seed)
+    return model.keypoints(global_orient, hand_pose, BETAS, transl)
+
+
+def project(points):
+    image = torch.einsum("ij,tnj->tni", CAMERA, points)
+    return image[..., :2] / image[..., 2:]
+
+
+def rotation_angle(a, b):
+    """Angle (rad) of the relative rotation between axis-angle vectors a and b."""
+    relative = axis_angle_to_matrix(a).transpose(-1, -2) @ axis_angle_to_matrix(b)
+    trace = relative.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return torch.acos(((trace - 1) / 2).clamp(-1, 1))
+
+
+def test_fit_to_noisy_3d_joints_removes_noise(model):
+    truth = true_joints(model, 12, seed=3)
+    rng = np.random.default_rng(4)
+    noisy = truth + torch.tensor(rng.normal(scale=0.005, size=truth.shape))
+    fit = fit_hand(model, joints3d=noisy)
+    before = (noisy - truth).norm(dim=-1).mean()
+    after = (fit.joints - truth).norm(dim=-1).mean()
+    assert after <= 0.7 * before, (float(before), float(after))
+    assert not fit.filled.any()
+
+
+def test_fit_to_2d_keypoints_alone(model):
+    truth = true_joints(model, 5, seed=5)
+    rng = np.random.default_rng(6)
+    keypoints = project(truth) + torch.tensor(rng.normal(scale=2.0, size=(5, 21, 2)))
+    fit = fit_hand(model, keypoints2d=keypoints, camera=CAMERA)
+    relative = (fit.joints - fit.joints[:, :1]) - (truth - truth[:, :1])
+    assert relative.norm(dim=-1).mean() * 1000 <= 15.0
+    assert (fit.betas == 0).all()  # 2D alone cannot see the size: betas stay at the start
+
+
+def test_outlier_keypoints_are_down_weighted(model):
+    truth = true_joints(model, 3, seed=7)
+    corrupted = truth.clone()
+    corrupted[:, 10] += torch.tensor([0.08, -0.05, 0.03], dtype=DOUBLE)  # middle PIP 10 cm off
+    fit = fit_hand(model, joints3d=corrupted)
+    others = [j for j in range(21) if j != 10]
+    assert (fit.joints[:, others] - truth[:, others]).norm(dim=-1).mean() < 0.004
+    assert (fit.joints[:, 10] - truth[:, 10]).norm(dim=-1).max() < 0.01  # not pulled to 10 cm
+
+
+def test_missing_frames_are_interpolated(model):
+    frames = 7
+    weights = torch.linspace(0, 1, frames, dtype=DOUBLE)[:, None]
+    _, hand_pose, _ = evaluation_poses(model, 3, seed=0)
+    poses = (1 - weights) * hand_pose[0] + weights * hand_pose[2]  # open → pinch
+    orient = weights * torch.tensor([0.0, 0.6, 0.0], dtype=DOUBLE)
+    transl = torch.tensor([0.0, 0.0, 0.5], dtype=DOUBLE) + weights * torch.tensor(
+        [0.06, 0.0, 0.0], dtype=DOUBLE)
+    joints = model.keypoints(orient, poses, BETAS, transl)
+    observed = joints.clone()
+    observed[3] = math.nan  # a whole frame missing
+    observed[5, :4] = math.nan  # a few joints missing
+    fit = fit_hand(model, joints3d=observed)
+    assert fit.filled.tolist() == [False, False, False, True, False, False, False]
+    for value in (fit.global_orient, fit.hand_pose, fit.transl, fit.joints):
+        assert torch.isfinite(value).all()
+    torch.testing.assert_close(fit.transl[3], 0.5 * (fit.transl[2] + fit.transl[4]))
+    torch.testing.assert_close(fit.hand_pose[3], 0.5 * (fit.hand_pose[2] + fit.hand_pose[4]))
+    half = rotation_angle(fit.global_orient[2], fit.global_orient[4]) / 2
+    torch.testing.assert_close(rotation_angle(fit.global_orient[2], fit.global_orient[3]), half)
+    torch.testing.assert_close(rotation_angle(fit.global_orient[3], fit.global_orient[4]), half)
+    assert (fit.joints[5] - joints[5]).norm(dim=-1).max() < 0.01
+
+
+def test_fill_missing_interpolates_and_holds_the_ends():
+    values = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]], dtype=DOUBLE)
+    observed = torch.tensor([False, True, False, False, True, False])
+    filled = fill_missing(values, observed)
+    torch.testing.assert_close(filled[:, 0], torch.tensor([1.0, 1.0, 2.0, 3.0, 4.0, 4.0],
+                                                          dtype=DOUBLE))
+    rotations = torch.tensor([[0.0, 0.0, 0.2], [9.0, 9.0, 9.0], [0.0, 0.0, 1.0]], dtype=DOUBLE)
+    middle = fill_missing(rotations, torch.tensor([True, False, True]), rotation=True)
+    torch.testing.assert_close(middle[1], torch.tensor([0.0, 0.0, 0.6], dtype=DOUBLE))
+
+
+def test_temporal_smoothness_reduces_jitter(model):
+    frames = 10
+    weights = torch.linspace(0, 1, frames, dtype=DOUBLE)[:, None]
+    _, hand_pose, _ = evaluation_poses(model, 2, seed=0)
+    poses = (1 - weights) * hand_pose[0] + weights * hand_pose[1]  # open → fist
+    transl = torch.tensor([0.0, 0.0, 0.5], dtype=DOUBLE) + 0.02 * weights
+    truth = model.keypoints(torch.zeros(frames, 3, dtype=DOUBLE), poses, BETAS, transl)
+    noisy = truth + torch.tensor(np.random.default_rng(8).normal(scale=0.008, size=truth.shape))
+    errors = []
+    for weight in (0.0, 1.0):
+        fit = fit_hand(model, joints3d=noisy, settings=FitSettings(temporal_weight=weight))
+        errors.append(float((fit.joints - truth).norm(dim=-1).mean()))
+    assert errors[1] < 0.9 * errors[0], errors
+
+
+def test_fit_is_deterministic(model):
+    truth = true_joints(model, 3, seed=9)
+    first = fit_hand(model, joints3d=truth)
+    second = fit_hand(model, joints3d=truth)
+    assert torch.equal(first.hand_pose, second.hand_pose)
+    assert torch.equal(first.joints, second.joints)
+
+
+def test_bad_inputs_raise_input_error(model):
+    with pytest.raises(InputError, match="joints3d"):
+        fit_hand(model, joints3d=np.zeros((4, 20, 3)))
+    with pytest.raises(InputError, match="intrinsics"):
+        fit_hand(model, keypoints2d=np.zeros((4, 21, 2)))
+    with pytest.raises(InputError, match="give joints3d"):
+        fit_hand(model)
+
+
+def test_matrix_to_axis_angle_inverts_rodrigues():
+    generator = torch.Generator().manual_seed(10)
+    axis = torch.nn.functional.normalize(torch.randn(200, 3, dtype=DOUBLE, generator=generator),
+                                         dim=1)
+    angle = torch.rand(200, 1, dtype=DOUBLE, generator=generator) * (math.pi - 1e-6)
+    angle[:3] = torch.tensor([[0.0], [1e-9], [math.pi - 1e-7]], dtype=DOUBLE)
+    vectors = axis * angle
+    recovered = matrix_to_axis_angle(axis_angle_to_matrix(vectors))
+    torch.testing.assert_close(axis_angle_to_matrix(recovered), axis_angle_to_matrix(vectors),
+                               rtol=0, atol=1e-9)
+    torch.testing.assert_close(recovered[3:], vectors[3:], rtol=0, atol=1e-9)
