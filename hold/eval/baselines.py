@@ -1,8 +1,10 @@
 """Baselines that use only a sequence's inputs (never ``gt/``): the bar a reconstruction must
 clear.
 
-- Hand: the init joints, missing frames interpolated, smoothed in time with a Gaussian
-  (σ = ``SMOOTHING_FRAMES``).
+- Hand: the built-in hand fitted by inverse kinematics (``hold.models.hand.fitting.fit_hand``,
+  default settings, independent frames) to the init 3D joints and, when present, the init 2D
+  keypoints; the fitted joints are then smoothed in time with a Gaussian
+  (σ = ``SMOOTHING_FRAMES``). Frames without any init observation are interpolated by the fit.
 - Object: the visual hull carved from the masks with the init object poses: a voxel survives
   when at least ``HULL_VOTE`` of the frames that see it put it on an object, hand or ignore
   pixel (the hand may hide the object; noisy poses make strict intersection erode), and the
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.ndimage import gaussian_filter, gaussian_filter1d
 from scipy.spatial.transform import Rotation, Slerp
 from skimage.measure import marching_cubes
@@ -24,6 +27,8 @@ from skimage.measure import marching_cubes
 from hold.io.errors import InputError
 from hold.io.mesh import Mesh
 from hold.io.sequence import LABEL_BACKGROUND, Sequence, load_sequence, write_result
+from hold.models.hand import HandModel, load_hand_model
+from hold.models.hand.fitting import fit_hand
 
 SMOOTHING_FRAMES = 2.0
 HULL_RESOLUTION = 64  # voxels along the longest side of the carving box
@@ -63,13 +68,31 @@ def interpolate_poses(poses: np.ndarray, what: str) -> np.ndarray:
     return out
 
 
-def baseline_hand_joints(sequence: Sequence, sigma_frames: float = SMOOTHING_FRAMES) -> np.ndarray:
-    """Init joints [T, 21, 3], missing frames interpolated, Gaussian-smoothed along time."""
-    joints = sequence.init.hand_joints
-    if joints is None:
+def smooth_joints(joints: np.ndarray, sigma_frames: float = SMOOTHING_FRAMES) -> np.ndarray:
+    """Gaussian smoothing along time of joints [T, 21, 3] (ends: nearest-frame padding)."""
+    return gaussian_filter1d(np.asarray(joints, np.float64), sigma_frames, axis=0, mode="nearest")
+
+
+def baseline_hand_joints(sequence: Sequence, hand_model: HandModel | None = None) -> np.ndarray:
+    """Joints [T, 21, 3] of the hand model fitted to the init joints (and 2D keypoints when
+    present), then smoothed in time."""
+    if sequence.init.hand_joints is None:
         raise InputError(f"{sequence.root / 'init' / 'hand_joints.npy'}: missing; the hand baseline needs it")
-    filled = interpolate_missing(joints, str(sequence.root / "init" / "hand_joints.npy"))
-    return gaussian_filter1d(filled, sigma_frames, axis=0, mode="nearest")
+    if not np.isfinite(sequence.init.hand_joints).any():
+        raise InputError(f"{sequence.root / 'init' / 'hand_joints.npy'}: every frame is missing")
+    keypoints = sequence.init.hand_keypoints2d
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # many small ops: on a busy 2-core machine one thread is ~4x faster
+    try:
+        fit = fit_hand(
+            hand_model if hand_model is not None else load_hand_model("builtin"),
+            joints3d=torch.as_tensor(sequence.init.hand_joints, dtype=torch.float64),
+            keypoints2d=None if keypoints is None else torch.as_tensor(keypoints, dtype=torch.float64),
+            camera=None if keypoints is None else torch.as_tensor(sequence.meta.K),
+        )
+    finally:
+        torch.set_num_threads(threads)
+    return smooth_joints(fit.joints.detach().cpu().numpy())
 
 
 def _carving_box(sequence: Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +145,8 @@ def write_baselines(seq_dir: str | os.PathLike, out_dir: str | os.PathLike) -> P
     sequence = load_sequence(seq_dir)
     if sequence.init.object_poses is None:
         raise InputError(f"{sequence.root / 'init' / 'object_poses.npy'}: missing; the object baseline needs it")
+    if not sequence.has_masks:
+        raise InputError(f"{sequence.root / 'masks'}: missing; the visual-hull baseline needs masks")
     joints = baseline_hand_joints(sequence)
     hand_s = time.perf_counter() - started
     poses = interpolate_poses(sequence.init.object_poses, str(sequence.root / "init" / "object_poses.npy"))
@@ -129,8 +154,8 @@ def write_baselines(seq_dir: str | os.PathLike, out_dir: str | os.PathLike) -> P
     return write_result(
         out_dir, hull, poses, joints,
         timings_s={"hand": hand_s, "object": time.perf_counter() - started - hand_s},
-        config={"baseline": "init joints interpolated + Gaussian smoothing; visual hull from masks "
-                            "with init object poses",
+        config={"baseline": "built-in hand IK on init joints (+ 2D keypoints) + Gaussian smoothing; "
+                            "visual hull from masks with init object poses",
                 "smoothing_frames": SMOOTHING_FRAMES, "hull_resolution": HULL_RESOLUTION,
                 "hull_vote": HULL_VOTE},
     )
