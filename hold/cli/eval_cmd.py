@@ -3,7 +3,6 @@ or run the input-only baselines."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 

@@ -22,7 +22,6 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from hold.eval.metrics import (
-    CM_PER_M,
     Similarity,
     align_similarity,
     center_points,
