@@ -50,7 +50,7 @@ def rotation_angle(a, b):
 
 
 def test_fit_to_noisy_3d_joints_removes_noise(model):
-    truth = true_joints(model, 12, seed=3)
+    truth = true_joints(model, 8, seed=3)
     rng = np.random.default_rng(4)
     noisy = truth + torch.tensor(rng.normal(scale=0.005, size=truth.shape))
     fit = fit_hand(model, joints3d=noisy)
@@ -116,7 +116,7 @@ def test_fill_missing_interpolates_and_holds_the_ends():
 
 
 def test_temporal_smoothness_reduces_jitter(model):
-    frames = 10
+    frames = 8
     weights = torch.linspace(0, 1, frames, dtype=DOUBLE)[:, None]
     _, hand_pose, _ = evaluation_poses(model, 2, seed=0)
     poses = (1 - weights) * hand_pose[0] + weights * hand_pose[1]  # open → fist
@@ -125,7 +125,8 @@ def test_temporal_smoothness_reduces_jitter(model):
     noisy = truth + torch.tensor(np.random.default_rng(8).normal(scale=0.008, size=truth.shape))
     errors = []
     for weight in (0.0, 1.0):
-        fit = fit_hand(model, joints3d=noisy, settings=FitSettings(temporal_weight=weight))
+        settings = FitSettings(temporal_weight=weight, temporal_iterations=40)
+        fit = fit_hand(model, joints3d=noisy, settings=settings)
         errors.append(float((fit.joints - truth).norm(dim=-1).mean()))
     assert errors[1] < 0.9 * errors[0], errors
 

@@ -64,7 +64,8 @@ class BuiltinHand(HandModel):
 
         self.register_buffer("faces", torch.as_tensor(asset["faces"], dtype=torch.long))
         self.register_buffer("template", real("template"))
-        self.register_buffer("skin_weights", real("skin_weights"))
+        weights = real("skin_weights")  # stored as float32: renormalise in the model's dtype
+        self.register_buffer("skin_weights", weights / weights.sum(1, keepdim=True))
         self.register_buffer("tip_vertex_ids", torch.as_tensor(asset["tip_vertex_ids"]).long())
         self.register_buffer("rest_joints", real("rest_joints"))
         self.register_buffer("shape_dirs", real("shape_dirs"))
