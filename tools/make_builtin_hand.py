@@ -91,7 +91,7 @@ VOXEL = 0.0026  # marching-cubes cell (m): about 4-6 k faces after relaxation
 MCP_ABDUCTION = {"index": (-15, 25), "middle": (-15, 15), "ring": (-20, 12), "pinky": (-30, 15)}
 FINGER_RANGES = {"mcp": ((-25, 95), None, (-10, 10)), "pip": ((-5, 110), (-4, 4), (-4, 4)),
                  "dip": ((-10, 85), (-4, 4), (-4, 4))}
-THUMB_RANGES = (((-25, 55), (-25, 50), (-25, 45)),  # CMC: flexion across the palm, palmar
+THUMB_RANGES = (((-25, 55), (-25, 50), (-45, 25)),  # CMC: flexion across the palm, palmar
                 ((-15, 70), (-10, 15), (-10, 20)),  # abduction, opposition twist; MCP; IP
                 ((-20, 85), (-5, 5), (-5, 5)))
 

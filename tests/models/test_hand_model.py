@@ -249,8 +249,8 @@ def test_pose_prior_is_low_for_hands_and_high_for_contortions(hand):
         named_pose_angles(n)))) for n in POSE_NAMES])
     plausible = hand.pose_prior(named)
     _, perturbed, _ = evaluation_poses(hand, 20, seed=1)
-    assert (plausible >= 0).all() and plausible.max() < 40
-    assert hand.pose_prior(perturbed).max() < 60
+    assert (plausible >= 0).all() and plausible.max() < 10
+    assert hand.pose_prior(perturbed).max() < 30
     bent_back = zeros(15, 3)
     bent_back[1, 0] = math.radians(-60)  # index PIP hyperextended by 60°
     twisted = zeros(15, 3)
@@ -259,7 +259,7 @@ def test_pose_prior_is_low_for_hands_and_high_for_contortions(hand):
     sideways[5, 1] = math.radians(40)  # middle DIP bent sideways
     contortions = hand.pose_prior(hand.hand_pose_from_angles(torch.stack(
         [bent_back, twisted, sideways])))
-    assert contortions.min() > 5 * plausible.max()
+    assert contortions.min() > 20 * plausible.max()
     random = 0.5 * torch.randn(100, 45, dtype=DOUBLE, generator=torch.Generator().manual_seed(6))
     assert (hand.pose_prior(random) >= 0).all()
     torch.testing.assert_close(hand.pose_prior(named), 0.5 * (hand.pose_prior_residuals(

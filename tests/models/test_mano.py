@@ -216,3 +216,22 @@ def test_gradients_and_pose_prior(hand):
     prior = hand.pose_prior(params["hand_pose"].detach())
     assert (prior > 0).all()
     assert hand.pose_prior(hand.hands_mean[None]).abs().max() < 1e-12
+
+
+def test_inverse_kinematics_recovers_mano_poses(hand):
+    """The generic IK path (no whitened coordinates, MANO's own prior) on MANO's joints."""
+    from hold.models.hand.fitting import FitSettings, fit_hand
+
+    params = random_params(2, seed=11)
+    params["hand_pose"] = hand.hands_mean + 0.2 * params["hand_pose"]
+    params["betas"] = 0.5 * params["betas"][:1].expand(2, -1)
+    params["transl"] = 0.05 * params["transl"] + torch.tensor([0.0, 0.0, 0.5], dtype=DOUBLE)
+    truth = hand(**params).joints
+    fit = fit_hand(hand, joints3d=truth, settings=FitSettings(coarse_iterations=5, iterations=8))
+    assert (fit.joints - truth).norm(dim=-1).mean() < 0.002
+
+
+def test_fast_keypoints_equal_the_full_forward(hand):
+    params = random_params(3, seed=12)
+    torch.testing.assert_close(hand.keypoints(**params), hand(**params).joints, rtol=0,
+                               atol=1e-12)

@@ -19,8 +19,11 @@ the betas eliminated by a Schur complement; Jacobians by central differences, al
 parameters batched into one model call. The articulation is optimised in the model's whitened
 coordinates when it has them (``pose_whitening``). Stages:
 
-1. start: per frame, Kabsch on the palm joints (3D), or — from 2D alone — the best of 24
-   orientations after a short rigid fit of the palm keypoints, depth from the palm's image size;
+1. start: per frame, Kabsch on the palm joints (3D); from 2D alone, the 24 cube rotations
+   each get a rigid fit of the palm keypoints (depth from the palm's image size), the best
+   ``hypotheses`` of them get a coarse articulated fit from the flat hand and from mid-range
+   joint angles, and the lowest energy wins (a nearly planar palm has a mirror ambiguity that
+   only the fingers' joint limits resolve). From 2D alone the betas stay fixed;
 2. graduated non-convexity: the penalty scales τ × 10 first (from the flat start, residuals lie
    far beyond τ where Geman-McClure has no gradient), then τ;
 3. with λ_time > 0, an L-BFGS polish of the full energy including the temporal term.
@@ -189,9 +192,10 @@ def _levenberg_marquardt(residuals, x, shared, shared_prior: float, iterations: 
 
     ``residuals(x [M, P], shared [M, S], frame [M]) → [M, R]`` must treat rows independently:
     row m uses x[m], shared[m] and the data of frame[m] only. x [T, P] holds each frame's own
-    parameters, shared [S] the common ones. Each iteration forms the central-difference Jacobian of all rows in one call,
-    solves the damped normal equations with the shared block eliminated (Schur complement)
-    and keeps the step if the energy drops (then the damping shrinks, else it grows).
+    parameters, shared [S] the common ones. Each iteration forms the central-difference
+    Jacobian of all rows in one call, solves the damped normal equations with the shared block
+    eliminated (Schur complement) and keeps the step if the energy drops (then the damping
+    shrinks, else it grows). Stops when a step gains less than 1e-8 relative.
     """
     frames, count = x.shape
     size = shared.shape[0]

@@ -146,25 +146,56 @@ class ManoHand(HandModel):
         verts, joints = self._shaped(betas.reshape(-1, self.num_betas))
         return self._seal(verts), joints
 
-    def forward(self, global_orient, hand_pose, betas, transl) -> HandOutput:
+    def _pose(self, global_orient, hand_pose, betas, transl):
+        """smplx's kinematics without skinning: (shaped vertices [B, 778, 3], rest joints,
+        rotations [B, 16, 3, 3], transforms A [B, 16, 4, 4] (before transl), posed joints
+        [B, 16, 3] (with transl))."""
         from smplx.lbs import batch_rigid_transform, batch_rodrigues
 
         batch = global_orient.shape[0]
-        betas = betas.reshape(-1, self.num_betas).expand(batch, -1)
-        output = self.mano(betas=betas, global_orient=global_orient, hand_pose=hand_pose,
-                           transl=transl)
-        _, rest = self._shaped(betas)
+        verts, rest = self._shaped(betas.reshape(-1, self.num_betas).expand(batch, -1))
         pose = torch.cat([global_orient, hand_pose], 1)
         rotations = batch_rodrigues(pose.reshape(-1, 3)).reshape(batch, 16, 3, 3)
-        _, transforms = batch_rigid_transform(rotations, rest, self.mano.parents,
-                                              dtype=pose.dtype)
-        transforms = transforms.clone()
-        transforms[:, :, :3, 3] = transforms[:, :, :3, 3] + transl[:, None]
+        joints, transforms = batch_rigid_transform(rotations, rest, self.mano.parents,
+                                                   dtype=pose.dtype)
+        return verts, rest, rotations, transforms, joints + transl[:, None]
+
+    def _keypoints(self, joints16: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
+        """[B, 16, 3] joints + [B, 5, 3] tips → [B, 21, 3] in SEQUENCE_FORMAT order."""
+        order = torch.tensor(KEYPOINTS_FROM_BONES, device=joints16.device)
+        keypoints = joints16.index_select(1, order.clamp(min=0))
+        tip_rows = torch.tensor(TIP_KEYPOINTS, device=joints16.device)
+        return keypoints.index_copy(1, tip_rows, tips)
+
+    def forward(self, global_orient, hand_pose, betas, transl) -> HandOutput:
+        batch = global_orient.shape[0]
+        output = self.mano(betas=betas.reshape(-1, self.num_betas).expand(batch, -1),
+                           global_orient=global_orient, hand_pose=hand_pose, transl=transl)
+        _, rest, _, transforms, joints16 = self._pose(global_orient, hand_pose, betas, transl)
+        shift = torch.zeros_like(transforms)
+        shift[..., :3, 3] = transl[:, None]
         verts = self._seal(output.vertices)
-        order = torch.tensor(KEYPOINTS_FROM_BONES, device=verts.device)
-        joints = output.joints[:, order.clamp(min=0)].clone()
-        joints[:, list(TIP_KEYPOINTS)] = verts[:, self.tip_vertex_ids]
-        return HandOutput(verts, joints, transforms, rest)
+        return HandOutput(verts, self._keypoints(joints16, verts[:, self.tip_vertex_ids]),
+                          transforms + shift, rest)
+
+    def keypoints(self, global_orient, hand_pose, betas, transl) -> torch.Tensor:
+        """The 21 keypoints [B, 21, 3] skinning only the 5 tip vertices (for fitting).
+
+        Same as ``forward(...).joints``: the tips get MANO's pose correctives and LBS, and
+        ``transl`` is added after skinning as smplx does.
+        """
+        verts, _, rotations, transforms, joints16 = self._pose(global_orient, hand_pose, betas,
+                                                               transl)
+        batch, tips = len(verts), self.tip_vertex_ids
+        eye = torch.eye(3, dtype=verts.dtype, device=verts.device)
+        pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)  # [B, 135]
+        columns = (3 * tips[:, None] + torch.arange(3, device=tips.device)).reshape(-1)
+        corrected = verts[:, tips] + (pose_feature @ self.mano.posedirs[:, columns]).reshape(
+            batch, len(tips), 3)
+        blended = torch.einsum("vj,bjrc->bvrc", self.mano.lbs_weights[tips],
+                               transforms[..., :3, :])
+        posed_tips = (blended[..., :3] @ corrected[..., None])[..., 0] + blended[..., 3]
+        return self._keypoints(joints16, posed_tips + transl[:, None])
 
     def pose_prior_residuals(self, hand_pose: torch.Tensor) -> torch.Tensor:
         """Residuals [B, 45] whose half squared norm is ``pose_prior``: Lᵀ (θ − μ), Σ⁺ = L Lᵀ."""
