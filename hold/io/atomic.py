@@ -65,3 +65,29 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     os.rename(tmp, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def merge_directory(source: str | os.PathLike, target: str | os.PathLike,
+                    last: str | None = None) -> Path:
+    """Move every entry of ``source`` into ``target`` (created if needed), each by one rename
+    that replaces the entry of the same name, then remove ``source``. Entries of ``target`` that
+    ``source`` lacks are kept (e.g. a training run's checkpoints). ``last`` names the entry
+    moved at the end (a marker such as result.json that readers check for completeness)."""
+    source, target = Path(source), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in source.iterdir())
+    if last in names:
+        names.remove(last)
+        names.append(last)
+    for name in names:
+        dst = target / name
+        if dst.is_dir() and not dst.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=target))
+            os.rmdir(old)
+            os.rename(dst, old)
+            os.rename(source / name, dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(source / name, dst)
+    shutil.rmtree(source, ignore_errors=True)
+    return target

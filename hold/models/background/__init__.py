@@ -1,1 +1,3 @@
+from .background_node import BackgroundImage, median_background
 
+__all__ = ["BackgroundImage", "median_background"]

@@ -1,0 +1,73 @@
+"""A node's occupancy grid in its own (canonical) coordinates: densities, bitfield, and the
+instant-NGP refresh (all cells during warm-up, then a uniform plus an occupied subset)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from hold.ops import occgrid_pack, occgrid_update, sdf_occupancy
+
+
+class OccupancyGrid(torch.nn.Module):
+    """res³ cells over ``bounds`` [2, 3]; ``bits`` [1, res³/8] feeds hold.ops.march_rays.
+
+    The stored value of a cell is the conservative one-step opacity of the SDF there
+    (hold.ops.sdf_occupancy); a cell is occupied while the value exceeds ``threshold``. SDF
+    values are bounded and calibrated, so a fixed threshold replaces instant-NGP's
+    ``min(0.01, mean)`` (which guards unbounded NeRF densities).
+    """
+
+    def __init__(self, bounds, resolution: int = 64, decay: float = 0.95,
+                 threshold: float = 1e-3):
+        super().__init__()
+        if resolution % 8:
+            raise ValueError(f"OccupancyGrid: resolution must be a multiple of 8, got {resolution}")
+        bounds = torch.as_tensor(bounds, dtype=torch.float32)
+        self.resolution, self.decay, self.threshold = resolution, decay, threshold
+        self.register_buffer("bounds", bounds)
+        n = resolution**3
+        self.register_buffer("density", torch.ones(n))  # everything occupied until refreshed
+        self.register_buffer("bits", torch.full((1, n // 8), 255, dtype=torch.uint8))
+
+    @property
+    def cell_size(self) -> torch.Tensor:
+        return (self.bounds[1] - self.bounds[0]) / self.resolution
+
+    def cell_centers(self, cells: torch.Tensor) -> torch.Tensor:
+        """Centres [M, 3] of cells [M] (index x + y·res + z·res²)."""
+        res = self.resolution
+        ijk = torch.stack([cells % res, (cells // res) % res, cells // (res * res)], 1).float()
+        return self.bounds[0] + (ijk + 0.5) * self.cell_size
+
+    def occupied_fraction(self) -> float:
+        return float((self.density > self.threshold).float().mean())
+
+    @torch.no_grad()
+    def refresh(self, sdf_fn: Callable[[torch.Tensor], torch.Tensor], beta: float, step: float,
+                step_count: int, generator: torch.Generator, warmup_steps: int = 256,
+                chunk: int = 65536) -> None:
+        """Re-evaluate the SDF (canonical points [M, 3] → [M]) at a set of cells and update.
+
+        Warm-up: all cells. Afterwards: res³/4 uniformly drawn cells plus res³/4 drawn among the
+        occupied ones (instant-NGP's schedule). The SDF is read at the cell centres: with the
+        half-diagonal margin of sdf_occupancy that bounds the whole cell (no jitter needed).
+        """
+        n = self.resolution**3
+        if step_count < warmup_steps:
+            cells = torch.arange(n)
+        else:
+            uniform = torch.randint(0, n, (n // 4,), generator=generator)
+            occupied = torch.nonzero(self.density > self.threshold).reshape(-1)
+            if occupied.numel():
+                pick = torch.randint(0, occupied.numel(), (n // 4,), generator=generator)
+                cells = torch.cat([uniform, occupied[pick]])
+            else:
+                cells = uniform
+        points = self.cell_centers(cells)
+        sdf = torch.cat([sdf_fn(points[i:i + chunk]) for i in range(0, len(points), chunk)])
+        half_diagonal = float(self.cell_size.norm()) / 2
+        values = sdf_occupancy(sdf.float(), half_diagonal, beta, step)
+        self.density = occgrid_update(self.density, cells, values, self.decay)
+        self.bits = occgrid_pack(self.density, self.threshold)[None]

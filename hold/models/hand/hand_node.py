@@ -1,0 +1,113 @@
+"""The hand node (HOLD's MANO node on hash grids): a canonical (flat-hand) SDF + colour field
+that starts from the hand template's signed distance, per-frame articulated pose parameters of
+the hand model, and a per-frame deformation cache — skinning-weight volumes for inverse
+skinning of ray samples and posed-space occupancy masks that cull samples far from the hand
+before any skinning is done."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hold.models.fields.priors import VolumeSDF, mesh_sdf_volume
+from hold.models.fields.sdf_field import SDFColorField
+from hold.models.hand.base import HandModel, HandOutput
+from hold.ops import HashGridSpec, occgrid_pack
+from hold.ops.reference.skinning import inverse_skin_volume, skin_weight_volume
+
+
+class HandNode(torch.nn.Module):
+    """Args:
+        hand_model: the HandModel whose parameters are optimised.
+        global_orient [T, 3], hand_pose [T, 45], transl [T, 3], betas [num_betas]: start values
+            (e.g. from IK on the init joints).
+        mask_resolution: cells per axis of the per-frame posed-space marching masks.
+        volume_resolution: voxels per axis of the per-frame skinning-weight volumes.
+        margin: samples farther than this from the posed hand are culled (metres).
+    """
+
+    semantic = "hand"
+
+    def __init__(self, hand_model: HandModel, global_orient, hand_pose, transl, betas,
+                 mask_resolution: int = 64, volume_resolution: int = 32, margin: float = 0.012,
+                 beta: float = 0.003, generator: torch.Generator | None = None):
+        super().__init__()
+        self.hand = hand_model
+        for p in self.hand.parameters():
+            p.requires_grad_(False)
+        f32 = dict(dtype=torch.float32)
+        self.global_orient = torch.nn.Parameter(torch.as_tensor(global_orient, **f32).clone())
+        self.hand_pose = torch.nn.Parameter(torch.as_tensor(hand_pose, **f32).clone())
+        self.transl = torch.nn.Parameter(torch.as_tensor(transl, **f32).clone())
+        self.betas = torch.nn.Parameter(torch.as_tensor(betas, **f32).reshape(-1).clone())
+        self.log_beta = torch.nn.Parameter(torch.tensor(float(np.log(beta))))
+        self.mask_resolution, self.volume_resolution, self.margin = (
+            mask_resolution, volume_resolution, margin)
+
+        with torch.no_grad():
+            template, _ = self.hand.canonical(self.betas[None])
+        template = template[0].numpy()
+        lo, hi = template.min(0) - 0.02, template.max(0) + 0.02
+        bounds = np.stack([lo, hi])
+        sdf = mesh_sdf_volume(template, self.hand.faces.numpy(), bounds, 48)
+        prior = VolumeSDF(torch.as_tensor(sdf), torch.as_tensor(bounds))
+        spec = HashGridSpec(n_levels=8, n_features=2, log2_table_size=14, base_resolution=8,
+                            per_level_scale=1.5)
+        self.field = SDFColorField(torch.as_tensor(bounds, **f32), prior, spec=spec,
+                                   generator=generator)
+        n_frames = self.transl.shape[0]
+        m, v = mask_resolution, volume_resolution
+        self.register_buffer("mask_bits", torch.zeros(n_frames, m**3 // 8, dtype=torch.uint8))
+        self.register_buffer("mask_aabbs", torch.zeros(n_frames, 2, 3))
+        self.register_buffer("volumes", torch.zeros(n_frames, v, v, v, 17))
+
+    @property
+    def n_frames(self) -> int:
+        return self.transl.shape[0]
+
+    def beta(self) -> torch.Tensor:
+        return self.log_beta.exp().clamp(min=1e-4)
+
+    def output(self, frames: torch.Tensor | None = None) -> HandOutput:
+        """The hand model's output for the frames (all when None), differentiable."""
+        sel = slice(None) if frames is None else frames
+        return self.hand(self.global_orient[sel], self.hand_pose[sel], self.betas[None],
+                         self.transl[sel])
+
+    @torch.no_grad()
+    def refresh_deformation(self, frames: torch.Tensor | None = None) -> None:
+        """Rebuild the skinning-weight volumes and marching masks of the frames from the
+        current pose (weights are constants between refreshes, as HOLD detaches them)."""
+        frames = torch.arange(self.n_frames) if frames is None else frames
+        posed = self.output(frames).vertices
+        res_m, res_v = self.mask_resolution, self.volume_resolution
+        for i, f in enumerate(frames.tolist()):
+            verts = posed[i]
+            bounds = torch.stack([verts.min(0).values - self.margin - 0.005,
+                                  verts.max(0).values + self.margin + 0.005])
+            volume = skin_weight_volume(verts, self.hand.skin_weights, bounds, (res_v,) * 3)
+            self.volumes[f] = volume
+            self.mask_aabbs[f] = bounds
+            # Distance to the hand at the mask's cell centres (trilinear in the volume's last
+            # channel), inflated by the cell's half diagonal: a conservative shell.
+            centers = (torch.arange(res_m) + 0.5) / res_m * 2 - 1  # cell centres in [-1, 1]
+            # align_corners=True maps −1/+1 to the volume's first/last voxel = the box faces
+            zz, yy, xx = torch.meshgrid(centers, centers, centers, indexing="ij")
+            grid = torch.stack([xx, yy, zz], -1)[None]
+            distance = F.grid_sample(volume[..., -1][None, None], grid, align_corners=True)
+            half_diagonal = float((bounds[1] - bounds[0]).norm()) / res_m / 2
+            near = (distance.reshape(-1) < self.margin + half_diagonal).float()
+            self.mask_bits[f] = occgrid_pack(near, 0.5)
+
+    def canonical_points(self, x: torch.Tensor, frame: torch.Tensor, batch_frames: torch.Tensor,
+                         bone_transforms: torch.Tensor):
+        """Inverse-skin posed samples. x [S, 3] camera space; frame [S] global frame ids, all in
+        batch_frames [B]; bone_transforms [B, 16, 4, 4] of those frames (differentiable).
+        Returns canonical points [S, 3] and validity [S]."""
+        lookup = torch.full((self.n_frames,), -1, dtype=torch.int64)
+        lookup[batch_frames] = torch.arange(batch_frames.numel())
+        local = lookup[frame]
+        return inverse_skin_volume(x, local, self.volumes[batch_frames],
+                                   self.mask_aabbs[batch_frames], bone_transforms[:, :, :3, :],
+                                   self.margin + 0.005)

@@ -1,0 +1,71 @@
+"""The object node: a canonical SDF + colour field in the object frame, placed in the camera by
+a per-frame rigid pose (init pose ∘ learned correction), with its own occupancy grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hold.models.fields.occupancy import OccupancyGrid
+from hold.models.fields.priors import EllipsoidSDF
+from hold.models.fields.sdf_field import SDFColorField
+from hold.models.geometry import axis_angle_to_matrix, invert_rigid
+
+
+def object_box(points: np.ndarray | None, margin: float = 0.3, min_half: float = 0.02):
+    """Centre [3] and half extents [3] of the object from its points (robust 1–99 % range),
+    enlarged by ``margin`` (relative) — the box the field and its occupancy grid cover."""
+    if points is None or len(points) < 8:
+        raise ValueError("object_box: need at least 8 object points")
+    finite = points[np.isfinite(points).all(1)]
+    lo, hi = np.percentile(finite, 1, axis=0), np.percentile(finite, 99, axis=0)
+    center = (lo + hi) / 2
+    half = np.maximum((hi - lo) / 2, min_half)
+    return center, half * (1 + margin), half
+
+
+class ObjectNode(torch.nn.Module):
+    """Args:
+        init_poses: [T, 4, 4] object → camera (rigid) starting poses.
+        points: [N, 3] points on the object (object frame) sizing its box and starting shape.
+        grid_resolution: occupancy cells per axis.
+    """
+
+    semantic = "object"
+
+    def __init__(self, init_poses: torch.Tensor, points: np.ndarray, grid_resolution: int = 64,
+                 beta: float = 0.004, code_dim: int = 8,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        center, half, core_half = object_box(points)
+        bounds = torch.tensor(np.stack([center - half, center + half]), dtype=torch.float32)
+        prior = EllipsoidSDF(center, core_half)
+        n_frames = init_poses.shape[0]
+        self.field = SDFColorField(bounds, prior, n_frames=n_frames, code_dim=code_dim,
+                                   generator=generator)
+        self.occupancy = OccupancyGrid(bounds, grid_resolution)
+        self.register_buffer("init_rot", init_poses[:, :3, :3].float().clone())
+        self.register_buffer("init_trans", init_poses[:, :3, 3].float().clone())
+        self.rot_delta = torch.nn.Parameter(torch.zeros(n_frames, 3))  # object-frame axis-angle
+        self.trans_delta = torch.nn.Parameter(torch.zeros(n_frames, 3))  # camera-frame metres
+        self.log_beta = torch.nn.Parameter(torch.tensor(float(np.log(beta))))
+
+    @property
+    def bounds(self) -> torch.Tensor:
+        return self.occupancy.bounds
+
+    def beta(self) -> torch.Tensor:
+        return self.log_beta.exp().clamp(min=1e-4)
+
+    def poses(self, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """Object → camera [B, 4, 4] of the frames (all when None): R = R_init · exp(δω),
+        t = t_init + δt (the correction rotates about the object frame's origin)."""
+        sel = slice(None) if frames is None else frames
+        rot = self.init_rot[sel] @ axis_angle_to_matrix(self.rot_delta[sel])
+        trans = self.init_trans[sel] + self.trans_delta[sel]
+        bottom = rot.new_tensor([0, 0, 0, 1]).expand(rot.shape[0], 1, 4)
+        return torch.cat([torch.cat([rot, trans[:, :, None]], 2), bottom], 1)
+
+    def camera_to_node(self) -> torch.Tensor:
+        """[T, 3, 4] camera → object frame for every frame (differentiable)."""
+        return invert_rigid(self.poses())

@@ -1,0 +1,38 @@
+"""Training checkpoints: everything needed to continue a killed run as if it never stopped
+(scene and optimiser state, step, RNG state, history), written atomically."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from hold.io.atomic import write_bytes_atomic
+
+
+def save_checkpoint(path: str | Path, trainer, extra: dict | None = None) -> None:
+    state = {
+        "scene": trainer.scene.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "step": trainer.step_count,
+        "generator": trainer.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "history": trainer.history,
+        "extra": extra or {},
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, trainer) -> dict:
+    """Restore trainer (whose scene was built the same way) from path; returns `extra`."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    trainer.scene.load_state_dict(state["scene"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.step_count = state["step"]
+    trainer.generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    trainer.history = state["history"]
+    return state["extra"]

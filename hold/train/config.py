@@ -1,0 +1,75 @@
+"""Training configuration: every knob of engine I with its default, loadable from YAML/JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hold.io.errors import InputError
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    frames_per_step: int = 4
+    rays_per_frame: int = 256
+    seed: int = 0
+    threads: int = 2
+    # learning rates (Adam)
+    lr_grid: float = 1e-2
+    lr_mlp: float = 2e-3
+    lr_background: float = 1e-2
+    lr_object_pose: float = 1e-3
+    lr_hand_pose: float = 3e-4
+    lr_beta: float = 1e-2
+    # loss weights
+    w_rgb: float = 1.0
+    w_semantic: float = 1.0
+    w_eikonal: float = 0.05
+    w_hand_prior: float = 2.0  # |learned hand SDF − template SDF| at hand samples
+    w_hand_joints: float = 1.0  # robust distance of the model joints to the init joints
+    w_pose_prior: float = 1e-4
+    w_smooth: float = 10.0  # temporal smoothness of the pose corrections
+    eikonal_points: int = 1024
+    # schedule
+    occupancy_every: int = 16
+    occupancy_warmup: int = 64
+    hand_refresh_every: int = 200
+    log_every: int = 50
+    # rendering
+    object_step: float = 0.004
+    hand_step: float = 0.004
+    object_grid: int = 64
+    checkpoint_every_s: float = 120.0
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides) -> "TrainConfig":
+        values: dict = {}
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise InputError(f"{path}: config file not found")
+            text = path.read_text()
+            try:
+                if path.suffix in (".yaml", ".yml"):
+                    import yaml
+
+                    values = yaml.safe_load(text) or {}
+                else:
+                    values = json.loads(text)
+            except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+                raise InputError(f"{path}: cannot parse config ({exc})") from exc
+            if not isinstance(values, dict):
+                raise InputError(f"{path}: expected a mapping of option: value")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"{path or 'config'}: unknown option(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,45 @@
+"""Loss terms of engine I (HOLD_METHOD.md §3, on hash-grid fields)."""
+
+from __future__ import annotations
+
+import torch
+
+# Mask label values (docs/SEQUENCE_FORMAT.md) → semantic class: background, object, hand.
+LABEL_BG, LABEL_OBJECT, LABEL_HAND, LABEL_IGNORE = 0, 50, 150, 250
+
+
+def rgb_l1(pred: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Mean absolute colour error over rays that are not ignored. pred, target [R, 3]."""
+    return ((pred - target).abs().sum(1) * keep).sum() / keep.sum().clamp(min=1)
+
+
+def semantic_l2(opacity: torch.Tensor, node_weights: torch.Tensor, labels: torch.Tensor,
+                keep: torch.Tensor) -> torch.Tensor:
+    """HOLD's segmentation loss: squared error between the composited class probabilities
+    (background = 1 − opacity, object, hand) and the one-hot mask label."""
+    pred = torch.stack([1 - opacity, node_weights[:, 0], node_weights[:, 1]], 1)
+    target = torch.stack([labels == LABEL_BG, labels == LABEL_OBJECT, labels == LABEL_HAND],
+                         1).to(pred.dtype)
+    return (((pred - target) ** 2).sum(1) * keep).sum() / keep.sum().clamp(min=1)
+
+
+def eikonal(sdf_fn, points: torch.Tensor) -> torch.Tensor:
+    """mean (|∇s| − 1)² at points [N, 3] (differentiable through the gradient: the hash grid's
+    double backward)."""
+    points = points.detach().requires_grad_(True)
+    sdf = sdf_fn(points)
+    (grad,) = torch.autograd.grad(sdf.sum(), points, create_graph=True)
+    return ((grad.norm(dim=1) - 1) ** 2).mean()
+
+
+def geman_mcclure(sq: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Robust ρ(r) = r² / (r² + σ²) of squared residuals."""
+    return sq / (sq + sigma * sigma)
+
+
+def second_difference(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared second temporal difference of x [T, ...] (a constant-velocity prior)."""
+    if x.shape[0] < 3:
+        return x.new_zeros(())
+    acc = x[2:] - 2 * x[1:-1] + x[:-2]
+    return (acc**2).flatten(1).sum(1).mean()

@@ -1,0 +1,109 @@
+"""From a sequence folder to a Scene ready to train: hand parameters by IK on the init joints
+(temporally smoothed), object poses and box from init/, the background from the frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hold.io.errors import InputError
+from hold.io.sequence import Sequence
+from hold.models.background import BackgroundImage, median_background
+from hold.models.geometry import interpolate_poses
+from hold.models.hand import load_hand_model
+from hold.models.hand.fitting import FitSettings, fit_hand
+from hold.models.hand.hand_node import HandNode
+from hold.models.object import ObjectNode
+from hold.models.scene import Scene
+from hold.render.rays import label_boxes
+
+from .config import TrainConfig
+from .trainer import TrainData, nan_to_interpolated
+
+
+def load_train_data(seq: Sequence) -> tuple[TrainData, np.ndarray, np.ndarray]:
+    """Pixels in memory. Returns (data, images uint8 [T, H, W, 3], masks [T, H, W])."""
+    if not seq.has_masks:
+        raise InputError(f"{seq.root / 'masks'}: training needs masks (run `hold-fast "
+                         "preprocess` to make them from a video)")
+    if seq.init.hand_joints is None and seq.init.hand_keypoints2d is None:
+        raise InputError(f"{seq.root / 'init'}: training needs init/hand_joints.npy or "
+                         "init/hand_keypoints2d.npy")
+    images, masks = seq.load_images(), seq.load_masks()
+    joints = seq.init.hand_joints
+    if joints is None:
+        joints = np.full((seq.num_frames, 21, 3), np.nan, np.float32)
+    data = TrainData(torch.from_numpy(images).float() / 255.0, torch.from_numpy(masks),
+                     torch.from_numpy(label_boxes(masks)),
+                     torch.as_tensor(joints, dtype=torch.float32))
+    return data, images, masks
+
+
+def smooth_in_time(values: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Missing (NaN) frames of values [T, ...] interpolated, then a Gaussian along time."""
+    from scipy.ndimage import gaussian_filter1d
+
+    filled = nan_to_interpolated(values)
+    return gaussian_filter1d(filled, sigma_frames, axis=0, mode="nearest")
+
+
+def fit_initial_hand(seq: Sequence, hand_model, sigma_frames: float = 2.0):
+    """IK of the hand model on the init joints, smoothed in time first (the hand moves
+    smoothly, detector noise does not); from 2D keypoints when there are no 3D joints.
+
+    Runs on one thread: its small batched solves are faster there, and reproducible."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if seq.init.hand_joints is not None:
+            joints = smooth_in_time(seq.init.hand_joints, sigma_frames)
+            return fit_hand(hand_model, joints3d=joints, settings=FitSettings())
+        return fit_hand(hand_model, keypoints2d=seq.init.hand_keypoints2d, camera=seq.meta.K,
+                        settings=FitSettings(temporal_weight=1.0))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def initial_object(seq: Sequence, hand_fit) -> tuple[torch.Tensor, np.ndarray]:
+    """Object poses [T, 4, 4] (NaN frames interpolated) and points [N, 3] (object frame).
+
+    Without init/object_poses.npy the object is taken as rigidly attached to the hand: its frame
+    is the camera frame at the first frame's palm, moved by the wrist's motion. Without
+    init/object_points.npy the object is given a 12 cm box around its frame's origin.
+    """
+    poses = seq.init.object_poses
+    if poses is not None:
+        poses = interpolate_poses(torch.as_tensor(poses, dtype=torch.float32))
+    else:
+        with torch.no_grad():
+            from hold.models.geometry import axis_angle_to_matrix
+
+            rot = axis_angle_to_matrix(hand_fit.global_orient.float())  # [T, 3, 3]
+            palm = hand_fit.joints[:, [0, 5, 9, 13, 17]].float().mean(1)  # [T, 3]
+            rel = rot @ rot[0].T  # wrist rotation since frame 0
+            poses = torch.eye(4).repeat(len(rot), 1, 1)
+            poses[:, :3, :3] = rel
+            poses[:, :3, 3] = palm
+    points = seq.init.object_points
+    if points is None or len(points) < 8:
+        axis = np.linspace(-0.06, 0.06, 3)
+        points = np.stack(np.meshgrid(axis, axis, axis), -1).reshape(-1, 3)
+    return poses, np.asarray(points, np.float64)
+
+
+def build_scene(seq: Sequence, cfg: TrainConfig, hand_kind: str = "builtin",
+                mano_dir=None) -> tuple[Scene, TrainData, dict]:
+    """The initial scene, the training pixels and a summary of the initialisation."""
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    data, images, masks = load_train_data(seq)
+    hand_model = load_hand_model(hand_kind, mano_dir)
+    fit = fit_initial_hand(seq, hand_model)
+    hand = HandNode(hand_model, fit.global_orient.float(), fit.hand_pose.float(),
+                    fit.transl.float(), fit.betas.float(), generator=generator)
+    poses, points = initial_object(seq, fit)
+    obj = ObjectNode(poses, points, grid_resolution=cfg.object_grid, generator=generator)
+    background = BackgroundImage(median_background(images, masks))
+    scene = Scene(obj, hand, background, seq.meta.K, seq.meta.image_size)
+    info = {"ik_energy": fit.energy, "frames_filled": int(fit.filled.sum())}
+    return scene, data, info

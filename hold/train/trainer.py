@@ -1,0 +1,200 @@
+"""Engine I: trains the compositional hash-grid model on a sequence folder.
+
+One step: pick a few frames, sample pixels (mostly inside the hand/object box), render them
+(hold.render), and take an Adam step on RGB L1 + segmentation + eikonal + hand-template prior +
+pose terms. The occupancy grid of the object is refreshed on instant-NGP's schedule and the
+hand's per-frame deformation cache as its pose moves. Fields, background, object poses, hand
+pose/shape and the density scales β are optimised jointly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hold.render.rays import pixel_rays, sample_pixels
+from hold.render.renderer import RenderSettings, render
+
+from . import losses
+from .config import TrainConfig
+
+
+@dataclass
+class TrainData:
+    """The pixels of a sequence in memory."""
+
+    images: torch.Tensor  # [T, H, W, 3] float in [0, 1]
+    labels: torch.Tensor  # [T, H, W] uint8 mask labels
+    boxes: torch.Tensor  # [T, 4] hand+object box per frame (u0, v0, u1, v1)
+    init_joints: torch.Tensor  # [T, 21, 3] init hand joints (NaN rows where missing)
+
+
+@dataclass
+class History:
+    steps: list = field(default_factory=list)  # (step, seconds, {loss: value})
+    samples: int = 0
+    seconds: float = 0.0
+
+    def add(self, step: int, seconds: float, values: dict) -> None:
+        self.steps.append((step, seconds, values))
+
+
+def _param_groups(scene, cfg: TrainConfig) -> list[dict]:
+    groups = {"grid": [], "mlp": [], "background": [], "object_pose": [], "hand_pose": [],
+              "beta": []}
+    for name, p in scene.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.endswith("grid.params"):
+            groups["grid"].append(p)
+        elif name.startswith("background"):
+            groups["background"].append(p)
+        elif name.startswith("object.") and ("rot_delta" in name or "trans_delta" in name):
+            groups["object_pose"].append(p)
+        elif name.startswith("hand.") and name.split(".")[1] in (
+                "global_orient", "hand_pose", "transl", "betas"):
+            groups["hand_pose"].append(p)
+        elif "log_beta" in name:
+            groups["beta"].append(p)
+        else:
+            groups["mlp"].append(p)
+    lrs = {"grid": cfg.lr_grid, "mlp": cfg.lr_mlp, "background": cfg.lr_background,
+           "object_pose": cfg.lr_object_pose, "hand_pose": cfg.lr_hand_pose, "beta": cfg.lr_beta}
+    return [{"params": ps, "lr": lrs[k], "name": k} for k, ps in groups.items() if ps]
+
+
+class Trainer:
+    """Owns the optimiser and the schedule; ``run`` trains for ``cfg.steps`` steps."""
+
+    def __init__(self, scene, data: TrainData, cfg: TrainConfig):
+        self.scene, self.data, self.cfg = scene, data, cfg
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.optimizer = torch.optim.Adam(_param_groups(scene, cfg), eps=1e-15)
+        self.settings = RenderSettings(object_step=cfg.object_step, hand_step=cfg.hand_step)
+        self.step_count = 0
+        self.history = History()
+        joints = data.init_joints
+        self.joint_valid = torch.isfinite(joints).all(-1).all(-1)
+        self.init_joints = torch.nan_to_num(joints)
+
+    # -- schedule ------------------------------------------------------------------------------
+
+    def refresh_object_occupancy(self) -> None:
+        obj = self.scene.object
+        obj.occupancy.refresh(obj.field.sdf, float(obj.beta()), self.cfg.object_step,
+                              self.step_count, self.generator,
+                              warmup_steps=self.cfg.occupancy_warmup)
+
+    def maybe_refresh(self) -> None:
+        cfg, s = self.cfg, self.step_count
+        if s % cfg.occupancy_every == 0:
+            self.refresh_object_occupancy()
+        if s % cfg.hand_refresh_every == 0:
+            self.scene.hand.refresh_deformation()
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def step(self) -> dict:
+        cfg, scene, data = self.cfg, self.scene, self.data
+        self.maybe_refresh()
+        T = scene.n_frames
+        width, height = scene.image_size
+        frames = torch.randperm(T, generator=self.generator)[: cfg.frames_per_step].sort().values
+        pixels, ray_frame = sample_pixels(data.boxes, frames, cfg.rays_per_frame, width, height,
+                                          self.generator)
+        origins, dirs = pixel_rays(scene.K, pixels)
+        target = data.images[ray_frame, pixels[:, 1], pixels[:, 0]]
+        labels = data.labels[ray_frame, pixels[:, 1], pixels[:, 0]]
+        keep = (labels != losses.LABEL_IGNORE).float()
+        offsets = torch.rand(len(origins), generator=self.generator)
+        out = render(scene, origins, dirs, ray_frame, scene.background(pixels), frames,
+                     self.settings, offsets)
+
+        terms = {
+            "rgb": cfg.w_rgb * losses.rgb_l1(out.rgb, target, keep),
+            "semantic": cfg.w_semantic * losses.semantic_l2(out.opacity, out.node_weights,
+                                                            labels, keep),
+        }
+        obj = scene.object
+        if cfg.w_eikonal > 0:
+            n = cfg.eikonal_points
+            lo, hi = obj.bounds[0], obj.bounds[1]
+            uniform = lo + (hi - lo) * torch.rand(n // 2, 3, generator=self.generator)
+            near = out.object_points
+            if len(near):
+                near = near[torch.randint(0, len(near), (n - n // 2,), generator=self.generator)]
+            terms["eikonal"] = cfg.w_eikonal * losses.eikonal(obj.field.sdf,
+                                                              torch.cat([uniform, near]))
+        if cfg.w_hand_prior > 0 and len(out.hand_residual):
+            terms["hand_prior"] = cfg.w_hand_prior * out.hand_residual.abs().mean() * 100
+        hand = scene.hand
+        all_joints = hand.hand.keypoints(hand.global_orient, hand.hand_pose, hand.betas[None],
+                                         hand.transl)
+        if cfg.w_hand_joints > 0 and bool(self.joint_valid.any()):
+            sq = ((all_joints - self.init_joints) ** 2).sum(-1)[self.joint_valid]
+            terms["hand_joints"] = cfg.w_hand_joints * losses.geman_mcclure(sq, 0.01).mean()
+        if cfg.w_pose_prior > 0:
+            terms["pose_prior"] = cfg.w_pose_prior * hand.hand.pose_prior(hand.hand_pose).mean()
+        if cfg.w_smooth > 0:
+            poses = obj.poses()
+            terms["smooth"] = cfg.w_smooth * (
+                losses.second_difference(poses[:, :3, :3]) * 0.01
+                + losses.second_difference(poses[:, :3, 3])
+                + losses.second_difference(all_joints))
+        loss = sum(terms.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step_count += 1
+        self.history.samples += out.counts["object"] + out.counts["hand"]
+        values = {k: float(v) for k, v in terms.items()}
+        values.update(loss=float(loss), samples=out.counts["object"] + out.counts["hand"])
+        return values
+
+    def run(self, until_step: int | None = None, progress: bool = True, log=None,
+            callback=None, desc: str = "train") -> History:
+        """Train until step ``until_step`` (default cfg.steps; a resumed trainer continues from
+        its step). ``log(step, seconds, values)`` every cfg.log_every steps; ``callback(step)``
+        after every step (e.g. checkpoints)."""
+        until_step = self.cfg.steps if until_step is None else until_step
+        torch.set_num_threads(self.cfg.threads)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=until_step, initial=self.step_count, desc=desc, unit="step",
+                       dynamic_ncols=True)
+        start = time.perf_counter()
+        seconds_before = self.history.seconds
+        while self.step_count < until_step:
+            values = self.step()
+            self.history.seconds = seconds_before + time.perf_counter() - start
+            if self.step_count % self.cfg.log_every == 0 or self.step_count == 1:
+                self.history.add(self.step_count, self.history.seconds, values)
+                if log:
+                    log(self.step_count, self.history.seconds, values)
+            if bar:
+                bar.update(1)
+                bar.set_postfix(loss=f"{values['loss']:.4f}", rgb=f"{values['rgb']:.4f}")
+            if callback:
+                callback(self.step_count)
+        if bar:
+            bar.close()
+        return self.history
+
+
+def nan_to_interpolated(values: np.ndarray) -> np.ndarray:
+    """Fill NaN rows of values [T, ...] by linear interpolation over time (nearest at ends)."""
+    values = np.array(values, dtype=np.float64)
+    T = values.shape[0]
+    flat = values.reshape(T, -1)
+    ok = np.isfinite(flat).all(1)
+    if ok.all() or not ok.any():
+        return values
+    idx = np.arange(T)
+    for c in range(flat.shape[1]):
+        flat[~ok, c] = np.interp(idx[~ok], idx[ok], flat[ok, c])
+    return flat.reshape(values.shape)
