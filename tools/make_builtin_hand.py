@@ -253,6 +253,7 @@ def hand_sdf(p: np.ndarray, skeleton: dict) -> np.ndarray:
 
 def extract_mesh(skeleton: dict, voxel: float = VOXEL) -> tuple[np.ndarray, np.ndarray]:
     """Marching cubes of the implicit surface on a grid padded by two cells on every side."""
+    # A box with empty margins around the hand: the extracted surface is then closed.
     lo = np.array([-0.20, -0.040, -0.065])
     hi = np.array([0.035, 0.035, 0.105])
     counts = np.ceil((hi - lo) / voxel).astype(int) + 1
@@ -290,6 +291,7 @@ def relax_mesh(verts, faces, skeleton, iterations: int = 30) -> np.ndarray:
         normals = trimesh.Trimesh(verts, faces, process=False).vertex_normals
         move = adjacency @ verts / degree[:, None] - verts
         move -= (move * normals).sum(1, keepdims=True) * normals  # keep the shape
+        # Half steps damp the umbrella operator: no triangle flips between projections.
         verts = project_to_surface(verts + 0.5 * move, skeleton, steps=2)
     return project_to_surface(verts, skeleton)
 
@@ -419,9 +421,10 @@ def bone_heat_weights(verts, faces, skeleton, heat: float = 1.0) -> np.ndarray:
     labels = np.zeros((len(verts), 16))
     labels[np.arange(len(verts)), [segments[s][0] for s in nearest]] = 1.0
     stiffness, area = cotangent_laplacian(verts, faces)
+    # d floors at 1 mm: a vertex lying on a bone must not make its heat term infinite.
     screen = area * heat / np.maximum(distances.min(1), 1e-3) ** 2
     system = (stiffness + scipy.sparse.diags(screen)).tocsc()
-    weights = scipy.sparse.linalg.splu(system).solve(screen[:, None] * labels)
+    weights = scipy.sparse.linalg.splu(system).solve(screen[:, None] * labels)  # 16 RHS
     weights = np.clip(weights, 0.0, None)
     return weights / weights.sum(1, keepdims=True)
 
@@ -529,7 +532,7 @@ def tip_vertices(verts: np.ndarray, weights: np.ndarray, skeleton: dict) -> np.n
     for name in TIP_ORDER:
         bone = FINGER_BONES[name][2]
         reach = (verts - skeleton["joints"][bone]) @ directions[bone]
-        reach[weights.argmax(1) != bone] = -np.inf
+        reach[weights.argmax(1) != bone] = -np.inf  # only the distal phalanx's own skin
         ids.append(int(reach.argmax()))
     return np.array(ids)
 
@@ -658,6 +661,7 @@ def main() -> None:
     args = parser.parse_args()
     model = build()
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename: an interrupted run never leaves a half-written asset.
     temporary = args.out.with_suffix(".tmp.npz")
     np.savez_compressed(temporary, **model)
     temporary.replace(args.out)

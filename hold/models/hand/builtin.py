@@ -70,7 +70,10 @@ class BuiltinHand(HandModel):
         self.register_buffer("rest_joints", real("rest_joints"))
         self.register_buffer("shape_dirs", real("shape_dirs"))
         self.register_buffer("joint_shape_dirs", real("joint_shape_dirs"))
-        self.register_buffer("joint_axes", real("joint_axes"))
+        # Stored as float32: re-orthonormalise (polar decomposition) so that angles ↔ axis-angle
+        # are exact inverses in the model's dtype.
+        u, _, vh = torch.linalg.svd(real("joint_axes"))
+        self.register_buffer("joint_axes", u @ vh)
         # The tips' own rows, so that ``keypoints`` does not gather them on every call.
         tips = self.tip_vertex_ids
         self.register_buffer("tip_template", self.template[tips].clone())
@@ -95,6 +98,7 @@ class BuiltinHand(HandModel):
     # -- pose ----------------------------------------------------------------------------------
 
     def _transforms(self, global_orient, hand_pose, rest_joints, transl):
+        # Bone 0's rotation is the global orientation (about the wrist, the origin here).
         pose = torch.cat([global_orient, hand_pose], -1).reshape(-1, 16, 3)
         return bone_transforms(axis_angle_to_matrix(pose), rest_joints, PARENTS, transl)
 

@@ -300,6 +300,7 @@ class _Problem:
             if camera.shape not in ((3, 3), (self.frames, 3, 3)):
                 raise InputError(f"camera: expected [3, 3] or [T, 3, 3], got {tuple(camera.shape)}")
             self.camera = camera.expand(self.frames, 3, 3)
+        # A frame counts as observed with enough keypoints to pin its rigid pose.
         self.observed = torch.zeros(self.frames, dtype=torch.bool)
         if joints3d is not None:
             self.observed |= (self.conf3d > 0).sum(1) >= 3
@@ -325,6 +326,7 @@ class _Problem:
         pose_weight = np.sqrt(s.pose_prior_weight)
 
         def function(x, betas, index):
+            # Stacked as [prior | 3D | 2D] residuals; √c and 1/σ make ½|r|² the energy terms.
             joints = self.keypoints(x, betas)
             parts = [pose_weight * self.model.pose_prior_residuals(self.hand_pose(x[:, 3:48]))]
             if self.target3d is not None:
@@ -371,6 +373,8 @@ def fit_hand(
         x = _select_hypothesis(problem, orient, transl, flat, betas)
     else:
         x = torch.cat([orient[:, 0], flat, transl[:, 0]], 1)
+    # Unobserved frames start between their neighbours: only the priors (and the temporal
+    # term) act on them, and a far start would bias the temporal polish.
     x = torch.cat([fill_missing(x[:, :3], observed, rotation=True),
                    fill_missing(x[:, 3:48], observed), fill_missing(x[:, 48:], observed)], 1)
     for factor, iterations in ((settings.coarse_robust_factor, settings.coarse_iterations),
@@ -378,7 +382,7 @@ def fit_hand(
         if fit_betas:
             x, betas = _levenberg_marquardt(problem.residuals(factor), x, betas,
                                             settings.shape_prior_weight, iterations)
-        else:
+        else:  # the betas enter as constants: no shared block
             residuals = problem.residuals(factor)
             x, _ = _levenberg_marquardt(
                 lambda x_, _, row: residuals(x_, betas.expand(len(x_), -1), row), x,

@@ -107,6 +107,7 @@ class ManoHand(HandModel):
 
         path = resolve_mano_path(mano_dir)
         data = load_mano_pickle(path)
+        # Our own arrays, not smplx's loader: that one needs chumpy for the official pickle.
         self.mano = smplx.MANO(str(path), data_struct=smplx.utils.Struct(**data), is_rhand=True,
                                use_pca=False, flat_hand_mean=True, dtype=dtype,
                                create_global_orient=False, create_hand_pose=False,
@@ -114,6 +115,7 @@ class ManoHand(HandModel):
         faces = np.asarray(data["f"], dtype=np.int64)
         boundary = wrist_ring(faces)
         centre = len(data["v_template"])
+        # Reversed ring edges + the centre: the fan's winding agrees with the open mesh's.
         cap = np.stack([boundary[:, 1], boundary[:, 0], np.full(len(boundary), centre)], 1)
         self.register_buffer("faces", torch.as_tensor(np.concatenate([faces, cap])))
         self.register_buffer("ring", torch.as_tensor(boundary[:, 0]))
@@ -121,7 +123,7 @@ class ManoHand(HandModel):
         self.register_buffer("template", torch.cat([template, template[self.ring].mean(0)[None]]))
         weights = self.mano.lbs_weights
         self.register_buffer("skin_weights", torch.cat([weights, weights[self.ring].mean(0)[None]]))
-        tips = [vertex_ids["mano"][name] for name in TIP_ORDER]
+        tips = [vertex_ids["mano"][name] for name in TIP_ORDER]  # smplx's MANO fingertips
         self.register_buffer("tip_vertex_ids", torch.tensor(tips))
         self.register_buffer("hands_mean", torch.as_tensor(np.asarray(data["hands_mean"]),
                                                            dtype=dtype).reshape(45))
@@ -133,6 +135,7 @@ class ManoHand(HandModel):
         self.register_buffer("pose_precision_root", (vectors * inverse.sqrt()).to(dtype))
 
     def _seal(self, verts: torch.Tensor) -> torch.Tensor:
+        # The cap vertex follows the ring's mean, so it never drifts from the opening.
         return torch.cat([verts, verts[:, self.ring].mean(1, keepdim=True)], 1)
 
     def _shaped(self, betas: torch.Tensor):
@@ -187,6 +190,8 @@ class ManoHand(HandModel):
         verts, _, rotations, transforms, joints16 = self._pose(global_orient, hand_pose, betas,
                                                                transl)
         batch, tips = len(verts), self.tip_vertex_ids
+        # MANO's pose correctives, as in smplx.lbs: offsets linear in (R_j − I) of bones 1..15;
+        # smplx stores posedirs as [135, 778·3], so vertex v owns columns 3v .. 3v + 2.
         eye = torch.eye(3, dtype=verts.dtype, device=verts.device)
         pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)  # [B, 135]
         columns = (3 * tips[:, None] + torch.arange(3, device=tips.device)).reshape(-1)
@@ -217,7 +222,7 @@ class ManoHand(HandModel):
         """
         out = {key: torch.as_tensor(np.asarray(params[key]), dtype=self.template.dtype)
                for key in INIT_KEYS}
-        out["hand_pose"] = out["hand_pose"] + self.hands_mean
+        out["hand_pose"] = out["hand_pose"] + self.hands_mean  # relative to mean → to flat
         out["betas"] = out["betas"].reshape(1, -1).expand(len(out["hand_pose"]), -1)
         return out
 
@@ -228,7 +233,7 @@ class ManoHand(HandModel):
                 params = {key: file[key] for key in file.files}
         except (OSError, ValueError) as error:
             raise InputError(f"{path}: not a readable .npz file ({error})") from error
-        frames = None
+        frames = None  # taken from the first per-frame array, then enforced on the others
         for key, shape in INIT_KEYS.items():
             if key not in params:
                 raise InputError(f"{path}: missing '{key}' (expected {INIT_KEYS})")

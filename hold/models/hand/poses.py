@@ -8,6 +8,7 @@ poses (tests/models, tools/measure_ik.py) and as plausible hands for synthetic s
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 # Per long finger: (MCP flexion, MCP abduction, PIP flexion, DIP flexion); per thumb:
 # (CMC flexion, CMC abduction, CMC twist, MCP flexion, IP flexion). Degrees.
@@ -73,8 +74,6 @@ def evaluation_poses(model, count: int, seed: int = 0, distance: float = 0.5):
     Global orientations are uniformly random rotations; the wrist lies about ``distance`` m in
     front of the camera (z), within ±5 cm sideways.
     """
-    import torch  # kept local: this module's tables are also read by torch-free tools
-
     rng = np.random.default_rng(seed)
     lower = np.rad2deg(model.pose_lower.double().cpu().numpy())
     upper = np.rad2deg(model.pose_upper.double().cpu().numpy())
