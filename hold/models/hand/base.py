@@ -4,6 +4,8 @@ Conventions shared by all hand models:
 
 - Right hand, metres, the parameters act in the camera frame (OpenCV) like smplx's MANO:
   ``posed = R_global · (LBS of the articulated canonical hand about the wrist) + transl``.
+- The canonical frame is MANO's: the flat hand with the fingers along −x, the thumb side
+  towards +z and the palm facing −y.
 - 16 bones in MANO's kinematic order: 0 wrist (root); index 1-3; middle 4-6; pinky 7-9;
   ring 10-12; thumb 13-15 (MANO's order, parents ``PARENTS``).
 - ``hand_pose`` is [B, 45]: axis-angle of bones 1..15 relative to their parent, **zero = the
@@ -13,7 +15,9 @@ Conventions shared by all hand models:
   0 wrist; thumb 1-4; index 5-8; middle 9-12; ring 13-16; pinky 17-20. ``KEYPOINTS_FROM_BONES``
   maps the 16 bone origins to that order; tips come from skin vertices.
 - ``bone_transforms`` [B, 16, 4, 4] map canonical (flat hand, shape applied, zero global pose,
-  zero translation) points to posed points: ``x_posed = Σ_j w_j · A_j · x_can`` (LBS).
+  zero translation) points to posed points: ``x_posed = Σ_j w_j · A_j · x_can`` (LBS; global
+  orientation and translation included). MANO's own vertices add pose-corrective offsets on
+  top, so for MANO this holds up to those (mm).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class HandModel(torch.nn.Module):
     """Abstract hand model. Subclasses register these buffers:
 
     - ``faces`` [F, 3] long: a closed (watertight) triangle mesh;
-    - ``template`` [V, 3]: canonical vertices at zero shape (flat hand, wrist at the origin);
+    - ``template`` [V, 3]: canonical vertices at zero shape (flat hand; the built-in hand's
+      wrist joint is at the origin, MANO's template keeps its own, J0 ≈ (0.096, 0.006, 0.006));
     - ``skin_weights`` [V, 16]: LBS weights, rows sum to 1;
     - ``tip_vertex_ids`` [5] long: skin vertices used as the tips (thumb, index, middle, ring,
       pinky).
