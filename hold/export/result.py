@@ -24,6 +24,7 @@ def export_result(scene, out_dir, timings_s: dict | None = None, config: dict | 
     result behind."""
     obj, hand = scene.object, scene.hand
     verts, faces = extract_mesh(obj.field.sdf, obj.bounds, resolution=mesh_resolution)
+    verts = verts * float(obj.scale)  # the object's size lives in its mesh, in metres
     poses = obj.poses().double().numpy()
     out = hand.output()
     params = {"global_orient": hand.global_orient.numpy(), "hand_pose": hand.hand_pose.numpy(),

@@ -70,7 +70,16 @@ def render(scene, origins: torch.Tensor, dirs: torch.Tensor, frame: torch.Tensor
     f_o = frame[s_o.ray_indices]
     x_obj = _transform(x_cam, take(cam_to_obj, f_o))
     sdf_o, feat_o = obj.field.geometry(x_obj)
-    rgb_o = obj.field.color(feat_o, f_o)
+    sdf_o = sdf_o * obj.scale  # metres
+    normals = None
+    if obj.field.use_normals:
+        # Surface normals for shading, as constants of the colour head (no second-order
+        # terms through the geometry): ∇s in the object frame, rotated into the camera.
+        (grad,) = torch.autograd.grad(sdf_o.sum(), x_obj, retain_graph=True) if \
+            sdf_o.requires_grad else (torch.zeros_like(x_obj),)
+        rot = take(cam_to_obj.detach(), f_o)[:, :, :3]  # camera → object rotation
+        normals = torch.nn.functional.normalize((grad[:, None, :] @ rot)[:, 0], dim=1)
+    rgb_o = obj.field.color(feat_o, f_o, normals)
 
     # --- hand: posed-space masks, then inverse skinning of the kept samples -----------------
     hand_out = hand.output(batch_frames)

@@ -48,18 +48,24 @@ def smooth_in_time(values: np.ndarray, sigma_frames: float) -> np.ndarray:
 
 
 def fit_initial_hand(seq: Sequence, hand_model, sigma_frames: float = 2.0):
-    """IK of the hand model on the init joints, smoothed in time first (the hand moves
-    smoothly, detector noise does not); from 2D keypoints when there are no 3D joints.
+    """The hand model fitted to the init: IK on the init joints (and 2D keypoints with K when
+    present), the fitted joints smoothed in time (the hand moves smoothly, detector noise does
+    not), and IK again on the smoothed joints so the parameters reproduce them. Without 3D
+    joints, IK on the 2D keypoints alone with a temporal term.
 
     Runs on one thread: its small batched solves are faster there, and reproducible."""
+    init = seq.init
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        if seq.init.hand_joints is not None:
-            joints = smooth_in_time(seq.init.hand_joints, sigma_frames)
-            return fit_hand(hand_model, joints3d=joints, settings=FitSettings())
-        return fit_hand(hand_model, keypoints2d=seq.init.hand_keypoints2d, camera=seq.meta.K,
-                        settings=FitSettings(temporal_weight=1.0))
+        if init.hand_joints is None:
+            return fit_hand(hand_model, keypoints2d=init.hand_keypoints2d, camera=seq.meta.K,
+                            settings=FitSettings(temporal_weight=1.0))
+        first = fit_hand(hand_model, joints3d=init.hand_joints,
+                         keypoints2d=init.hand_keypoints2d,
+                         camera=None if init.hand_keypoints2d is None else seq.meta.K)
+        smoothed = smooth_in_time(first.joints.numpy(), sigma_frames)
+        return fit_hand(hand_model, joints3d=smoothed)
     finally:
         torch.set_num_threads(threads)
 
@@ -99,6 +105,7 @@ def build_scene(seq: Sequence, cfg: TrainConfig, hand_kind: str = "builtin",
     data, images, masks = load_train_data(seq)
     hand_model = load_hand_model(hand_kind, mano_dir)
     fit = fit_initial_hand(seq, hand_model)
+    data.init_joints = fit.joints.float()  # the hand term anchors to the fitted start
     hand = HandNode(hand_model, fit.global_orient.float(), fit.hand_pose.float(),
                     fit.transl.float(), fit.betas.float(), generator=generator)
     poses, points = initial_object(seq, fit)

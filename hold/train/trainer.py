@@ -84,9 +84,9 @@ class Trainer:
 
     def refresh_object_occupancy(self) -> None:
         obj = self.scene.object
-        obj.occupancy.refresh(obj.field.sdf, float(obj.beta()), self.cfg.object_step,
+        obj.occupancy.refresh(obj.sdf, float(obj.beta().detach()), self.cfg.object_step,
                               self.step_count, self.generator,
-                              warmup_steps=self.cfg.occupancy_warmup)
+                              warmup_steps=self.cfg.occupancy_warmup, unit=float(obj.scale))
 
     def maybe_refresh(self) -> None:
         cfg, s = self.cfg, self.step_count

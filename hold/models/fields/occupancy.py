@@ -47,8 +47,9 @@ class OccupancyGrid(torch.nn.Module):
     @torch.no_grad()
     def refresh(self, sdf_fn: Callable[[torch.Tensor], torch.Tensor], beta: float, step: float,
                 step_count: int, generator: torch.Generator, warmup_steps: int = 256,
-                chunk: int = 65536) -> None:
-        """Re-evaluate the SDF (canonical points [M, 3] → [M]) at a set of cells and update.
+                chunk: int = 65536, unit: float = 1.0) -> None:
+        """Re-evaluate the SDF (canonical points [M, 3] → metres [M]) at a set of cells and
+        update; ``unit`` is metres per grid unit (the object's scale).
 
         Warm-up: all cells. Afterwards: res³/4 uniformly drawn cells plus res³/4 drawn among the
         occupied ones (instant-NGP's schedule). The SDF is read at the cell centres: with the
@@ -67,7 +68,7 @@ class OccupancyGrid(torch.nn.Module):
                 cells = uniform
         points = self.cell_centers(cells)
         sdf = torch.cat([sdf_fn(points[i:i + chunk]) for i in range(0, len(points), chunk)])
-        half_diagonal = float(self.cell_size.norm()) / 2
+        half_diagonal = float(self.cell_size.norm()) / 2 * unit
         values = sdf_occupancy(sdf.float(), half_diagonal, beta, step)
         self.density = occgrid_update(self.density, cells, values, self.decay)
         self.bits = occgrid_pack(self.density, self.threshold)[None]

@@ -21,13 +21,15 @@ class SDFColorField(torch.nn.Module):
         spec: hash-grid hyper-parameters.
         n_features: geometry features passed from the SDF head to the colour head.
         n_frames, code_dim: a per-frame appearance code for the colour head (0 disables it).
+        use_normals: the colour head also sees the surface normal in the camera frame (as
+            HOLD's RenderingNet), so fixed lighting on a moving surface can be explained.
     """
 
     def __init__(self, bounds, prior: torch.nn.Module | None = None,
                  spec: HashGridSpec = HashGridSpec(n_levels=12, n_features=2, log2_table_size=15,
                                                    base_resolution=8, per_level_scale=1.4),
                  hidden: int = 64, n_features: int = 15, n_frames: int = 0, code_dim: int = 0,
-                 generator: torch.Generator | None = None):
+                 use_normals: bool = False, generator: torch.Generator | None = None):
         super().__init__()
         self.grid = HashGrid(spec, bounds=bounds, generator=generator)
         self.prior = prior
@@ -36,8 +38,9 @@ class SDFColorField(torch.nn.Module):
         self.codes = torch.nn.Embedding(n_frames, code_dim) if n_frames and code_dim else None
         if self.codes is not None:
             torch.nn.init.zeros_(self.codes.weight)
-        self.color_head = MLP(n_features + (code_dim if self.codes is not None else 0), hidden, 3,
-                              generator=generator)
+        self.use_normals = use_normals
+        in_dim = n_features + (code_dim if self.codes is not None else 0) + (3 if use_normals else 0)
+        self.color_head = MLP(in_dim, hidden, 3, generator=generator)
 
     def geometry(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, 3] canonical → SDF [N], features [N, n_features]."""
@@ -51,8 +54,12 @@ class SDFColorField(torch.nn.Module):
     def sdf(self, x: torch.Tensor) -> torch.Tensor:
         return self.geometry(x)[0]
 
-    def color(self, features: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
-        """features [N, F], frame [N] int64 → rgb [N, 3] in [0, 1]."""
+    def color(self, features: torch.Tensor, frame: torch.Tensor | None = None,
+              normals: torch.Tensor | None = None) -> torch.Tensor:
+        """features [N, F], frame [N] int64, normals [N, 3] (when use_normals) → rgb [N, 3]."""
+        parts = [features]
         if self.codes is not None:
-            features = torch.cat([features, self.codes(frame)], dim=1)
-        return torch.sigmoid(self.color_head(features))
+            parts.append(self.codes(frame))
+        if self.use_normals:
+            parts.append(normals)
+        return torch.sigmoid(self.color_head(torch.cat(parts, dim=1)))

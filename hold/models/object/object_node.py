@@ -34,7 +34,7 @@ class ObjectNode(torch.nn.Module):
     semantic = "object"
 
     def __init__(self, init_poses: torch.Tensor, points: np.ndarray, grid_resolution: int = 64,
-                 beta: float = 0.004, code_dim: int = 8,
+                 beta: float = 0.004, code_dim: int = 8, use_normals: bool = True,
                  generator: torch.Generator | None = None):
         super().__init__()
         center, half, core_half = object_box(points)
@@ -42,13 +42,16 @@ class ObjectNode(torch.nn.Module):
         prior = EllipsoidSDF(center, core_half)
         n_frames = init_poses.shape[0]
         self.field = SDFColorField(bounds, prior, n_frames=n_frames, code_dim=code_dim,
-                                   generator=generator)
+                                   use_normals=use_normals, generator=generator)
         self.occupancy = OccupancyGrid(bounds, grid_resolution)
         self.register_buffer("init_rot", init_poses[:, :3, :3].float().clone())
         self.register_buffer("init_trans", init_poses[:, :3, 3].float().clone())
         self.rot_delta = torch.nn.Parameter(torch.zeros(n_frames, 3))  # object-frame axis-angle
         self.trans_delta = torch.nn.Parameter(torch.zeros(n_frames, 3))  # camera-frame metres
         self.log_beta = torch.nn.Parameter(torch.tensor(float(np.log(beta))))
+        # Metres per unit of the field's coordinates (the refinement may rescale the object;
+        # the scale lives here and in the exported mesh, never in the rigid poses).
+        self.register_buffer("scale", torch.tensor(1.0))
 
     @property
     def bounds(self) -> torch.Tensor:
@@ -67,5 +70,23 @@ class ObjectNode(torch.nn.Module):
         return torch.cat([torch.cat([rot, trans[:, :, None]], 2), bottom], 1)
 
     def camera_to_node(self) -> torch.Tensor:
-        """[T, 3, 4] camera → object frame for every frame (differentiable)."""
-        return invert_rigid(self.poses())
+        """[T, 3, 4] camera → field coordinates for every frame (differentiable): the inverse
+        rigid pose, divided by the object scale. Marching handles the similarity: sample
+        parameters t stay camera-space metres."""
+        return invert_rigid(self.poses()) / self.scale
+
+    def sdf(self, x: torch.Tensor) -> torch.Tensor:
+        """Signed distance in metres at field coordinates x [N, 3]."""
+        return self.field.sdf(x) * self.scale
+
+    @torch.no_grad()
+    def set_poses(self, rot: torch.Tensor, trans: torch.Tensor) -> None:
+        """Make rot [T, 3, 3], trans [T, 3] the new starting poses (corrections reset to 0)."""
+        self.init_rot.copy_(rot)
+        self.init_trans.copy_(trans)
+        self.rot_delta.zero_()
+        self.trans_delta.zero_()
+
+    @torch.no_grad()
+    def set_scale(self, scale: float) -> None:
+        self.scale.fill_(scale)
