@@ -1,4 +1,4 @@
-"""Pure-PyTorch skinning: the specification of the hold::lbs_* / skin-volume kernels.
+"""Pure-PyTorch skinning: the specification that the csrc/ skinning kernels must match.
 
 Linear blend skinning (LBS) moves a canonical point x with the weighted sum of its bones'
 rigid transforms; inverse skinning takes a posed (observation-space) sample back to the
@@ -18,8 +18,8 @@ Conventions for every function here:
   ``lo + (i, j, k) · (hi − lo) / (resolution − 1)``: the first and last voxels sit on the box's
   faces ("align corners").
 
-Everything is vectorised over points; the only Python loops are over fixed-size chunks of
-points (bounded memory) and, nowhere, over points one by one.
+Everything is vectorised over points: Python loops run only over chunks of points (bounded
+memory), the 8 corners of a trilinear cell and the frames of a K-NN search.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ import torch
 _KNN_CHUNK = 4096
 # Determinant below which the blended 3×3 is treated as singular (the point is marked invalid).
 DET_EPS = 1e-8
-# Standard deviation (m) of the Gaussian that blends the K nearest vertices' weights in
-# ``skin_weight_volume`` (chosen by the round-trip measurement in docs/HAND_MODEL.md).
+# Length scale σ (m) of the Gaussian exp(−d²/σ²) that blends the K nearest vertices' weights
+# in ``skin_weight_volume``, and the volume size per frame: all three chosen by the round-trip
+# measurement in docs/HAND_MODEL.md (64³ over the frame's posed box + 1 cm).
 VOLUME_SIGMA = 0.002
 VOLUME_K = 8
+VOLUME_RESOLUTION = (64, 64, 64)
 
 
 def lbs_points(
