@@ -10,6 +10,7 @@
 #include "core/hashgrid.h"
 #include "core/march.h"
 #include "core/occupancy.h"
+#include "core/skinning.h"
 #include "core/volrend.h"
 
 #ifndef HOLD_WITH_CUDA

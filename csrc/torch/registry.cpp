@@ -37,4 +37,17 @@ TORCH_LIBRARY(hold, m) {
         " -> (Tensor grad_sdf, Tensor grad_beta, Tensor grad_rgb, Tensor grad_bg)");
   m.def("merge_samples(Tensor packed_a, Tensor t_mid_a, Tensor packed_b, Tensor t_mid_b)"
         " -> (Tensor packed, Tensor order)");
+
+  // ---- skinning (hold/ops/skinning.py) ----
+  m.def("lbs_points_fwd(Tensor x, Tensor weights, Tensor bone_transforms, Tensor frame) -> Tensor");
+  m.def("lbs_points_bwd(Tensor grad_out, Tensor x, Tensor weights, Tensor bone_transforms,"
+        " Tensor frame, bool need_grad_x, bool need_grad_weights, bool need_grad_bone_transforms)"
+        " -> (Tensor, Tensor, Tensor)");
+  m.def("skin_weight_volume(Tensor posed_vertices, Tensor vertex_weights, Tensor bounds,"
+        " int[] resolution, int k, float sigma) -> Tensor");
+  m.def("inverse_skin_volume_fwd(Tensor x, Tensor frame, Tensor volumes, Tensor bounds,"
+        " Tensor bone_transforms, float max_dist) -> (Tensor x_can, Tensor valid)");
+  m.def("inverse_skin_volume_bwd(Tensor grad_x_can, Tensor x, Tensor frame, Tensor volumes,"
+        " Tensor bounds, Tensor bone_transforms, bool need_grad_x, bool need_grad_bone_transforms)"
+        " -> (Tensor, Tensor)");
 }

@@ -1,0 +1,1 @@
+#include "kernels/skinning_impl.h"
