@@ -1,0 +1,87 @@
+"""3D hand from 2D keypoints: the hand model's IK (``hold.models.hand.fitting.fit_hand``) at
+metric scale, plus the fitted mesh for silhouettes and hand-attached object poses.
+
+2D keypoints alone fix a hand's pose up to its size-depth ambiguity; the hand model's metric
+size (betas at the prior mean unless given) resolves it, so the joints come out in metres in the
+camera frame. Frames without keypoints are interpolated inside the fit (used for masks and
+poses) but reported as not observed, so ``init/`` gets NaN rows there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hold.io.errors import InputError
+from hold.models.hand import load_hand_model
+from hold.models.hand.fitting import FitSettings, fit_hand
+
+
+@dataclass
+class HandTrack:
+    joints: np.ndarray  # [T, 21, 3] fitted keypoints (every frame; interpolated where unobserved)
+    vertices: np.ndarray  # [T, V, 3] posed mesh, camera frame
+    faces: np.ndarray  # [F, 3]
+    wrist_poses: np.ndarray  # [T, 4, 4] the hand's root frame → camera (rigid)
+    observed: np.ndarray  # [T] bool: the frame had keypoints
+    params: dict[str, np.ndarray]  # global_orient [T,3], hand_pose [T,45], betas [K], transl [T,3]
+    reprojection_px: np.ndarray  # [T] mean keypoint reprojection error (NaN where unobserved)
+
+
+def default_settings(image_size: tuple[int, int]) -> FitSettings:
+    """IK settings for detector keypoints: noise and robust scales grow with the image (a
+    detector's error is a fraction of the hand's size), temporal smoothing on."""
+    side = max(image_size)
+    sigma = max(2.0, 1.5 * side / 256)
+    return FitSettings(keypoint_sigma=sigma, keypoint_robust=5 * sigma, temporal_weight=1.0,
+                       temporal_iterations=60)
+
+
+def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int, int],
+                   model=None, betas=None, settings: FitSettings | None = None) -> HandTrack:
+    """Fit the hand model to keypoints [T, 21, 3] (u, v, confidence; NaN rows = missing)."""
+    keypoints2d = np.asarray(keypoints2d, np.float64)
+    observed = np.isfinite(keypoints2d[..., :2]).all(-1).sum(-1) >= 4
+    if not observed.any():
+        raise InputError("no hand keypoints in any frame: nothing to fit the hand model to")
+    model = model if model is not None else load_hand_model("builtin")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small batched ops: one thread is faster and deterministic
+    try:
+        fit = fit_hand(model, keypoints2d=keypoints2d, camera=K,
+                       settings=settings or default_settings(image_size), betas=betas)
+        with torch.no_grad():
+            double = model.double() if model.template.dtype != torch.float64 else model
+            out = double(fit.global_orient, fit.hand_pose, fit.betas.expand(len(fit.transl), -1), fit.transl)
+    finally:
+        torch.set_num_threads(threads)
+    joints = fit.joints.numpy()
+    wrist = out.bone_transforms[:, 0].numpy().copy()
+    # The root bone transform maps canonical points to posed ones: rotation R_global about the
+    # wrist joint; as a frame it sits at the posed wrist.
+    wrist[:, :3, 3] = joints[:, 0]
+    wrist[:, 3] = [0, 0, 0, 1]
+    projected = joints @ np.asarray(K).T
+    projected = projected[..., :2] / projected[..., 2:]
+    error = np.linalg.norm(projected - keypoints2d[..., :2], axis=-1)
+    reprojection = np.where(observed, np.nanmean(np.where(np.isfinite(error), error, np.nan), axis=1), np.nan)
+    params = {"global_orient": fit.global_orient.numpy(), "hand_pose": fit.hand_pose.numpy(),
+              "betas": fit.betas.numpy(), "transl": fit.transl.numpy()}
+    return HandTrack(joints, out.vertices.numpy(), model.faces.numpy(), wrist, observed, params, reprojection)
+
+
+def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Silhouette [H, W] bool of a camera-frame mesh: every projected triangle filled."""
+    import cv2
+
+    W, H = size
+    z = vertices[:, 2]
+    uv = vertices @ np.asarray(K).T
+    uv = uv[:, :2] / np.maximum(uv[:, 2:], 1e-6)
+    keep = (z[faces] > 1e-3).all(1)
+    triangles = np.round(uv[faces[keep]] * 4).astype(np.int32)  # 2 bits of sub-pixel precision
+    canvas = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(canvas, list(triangles), 1, lineType=cv2.LINE_8, shift=2)
+    return canvas.astype(bool)

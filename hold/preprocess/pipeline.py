@@ -1,0 +1,274 @@
+"""The front-end as one call: a video or image folder → a sequence folder (SEQUENCE_FORMAT.md).
+
+    frames → hand keypoints (detector or file) → crop → intrinsics → 3D hand (IK)
+           → masks (automatic or imported) → object poses (SfM or hand-attached)
+           → hand–object scale → sequence folder + debug overlay
+
+Nothing is written until everything succeeded: the folder is assembled in a temporary sibling
+and renamed into place (``hold.io.atomic.atomic_directory``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hold.io.atomic import atomic_directory, write_json_atomic
+from hold.io.errors import InputError
+from hold.io.images import write_image
+from hold.io.sequence import LABEL_HAND, LABEL_OBJECT, SequenceInit, SequenceMeta, write_sequence
+from hold.io.video import write_video
+from hold.preprocess import align, detector, frames as frames_mod, hand3d, importers, intrinsics, masks, sfm
+from hold.preprocess.overlay import contact_sheet, render_overlay
+
+
+@dataclass
+class PreprocessOptions:
+    """What ``hold-fast preprocess`` can be told (defaults: fully automatic)."""
+
+    every: int = 1  # keep every n-th source frame
+    max_frames: int | None = None  # then at most this many (evenly spread)
+    max_size: int | None = 640  # longer side in pixels (None: keep)
+    fps: float | None = None  # override the source frame rate
+    crop: str = "auto"  # "auto" | "none" | "x0,y0,w,h" (pixels of the resized frames)
+    K_file: str | None = None  # intrinsics of the source frames
+    fx: float | None = None  # focal length of the source frames in pixels (centred principal point)
+    fov_deg: float = intrinsics.PRIOR_FOV_DEG  # the prior when neither is given and SfM fails
+    keypoints: str | None = None  # 2D keypoints file/folder instead of the detector
+    mano: str | None = None  # MANO parameters file (written to init/mano.npz)
+    masks: str | None = None  # mask folder instead of the automatic masks
+    mask_object_ids: list[int] | None = None
+    mask_hand_ids: list[int] | None = None
+    object_poses: str = "auto"  # "auto" (SfM, hand-attached fallback) | "sfm" | "hand"
+    grabcut: bool = True
+    overlay: bool = True
+    video: bool = True
+    seed: int = 0
+    detector_complexity: int = 1
+    progress: bool = True
+
+
+def _log(options: PreprocessOptions, message: str) -> None:
+    if options.progress:
+        print(f"[preprocess] {message}", flush=True)
+
+
+def _parse_crop(text: str) -> tuple[int, int, int, int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise InputError(f"--crop must be auto, none or x0,y0,width,height; got {text!r}")
+    return tuple(values)
+
+
+def _trim_points(points: np.ndarray) -> np.ndarray:
+    """HOLD's trim: keep points within 1.5 × the 80th-percentile distance from the median."""
+    if len(points) < 10:
+        return points
+    distance = np.linalg.norm(points - np.median(points, axis=0), axis=1)
+    return points[distance <= 1.5 * np.percentile(distance, 80)]
+
+
+def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
+               options: PreprocessOptions | None = None) -> dict:
+    """Run the front-end on ``source`` and write the sequence folder ``out_dir``; returns a
+    summary (also written to ``out_dir/debug/summary.json``)."""
+    options = options or PreprocessOptions()
+    if options.object_poses not in ("auto", "sfm", "hand"):
+        raise InputError(f"--object-poses must be auto, sfm or hand, got {options.object_poses!r}")
+    if options.K_file is not None and options.fx is not None:
+        raise InputError("give either --K or --fx, not both")
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - since, 3)
+        return now
+
+    # 1. frames
+    clock = time.perf_counter()
+    fs = frames_mod.load_frames(source, options.every, options.max_frames, options.max_size, options.fps)
+    _log(options, f"{len(fs)} frames of {fs.size[0]}x{fs.size[1]} from {source}")
+    imported_masks = None
+    if options.masks is not None:  # check early: a wrong-size mask folder fails before any work
+        imported_masks = masks.import_masks(options.masks, fs.indices, fs.source_count, fs.source_size,
+                                            options.mask_object_ids, options.mask_hand_ids)
+    clock = lap("decode", clock)
+
+    # 2. keypoints
+    provenance: dict[str, str] = {}
+    if options.keypoints is not None:
+        rows = importers.load_keypoints(options.keypoints, fs.source_size)
+        rows = importers.pick_frames(rows, fs.indices, fs.source_count, f"--keypoints {options.keypoints}")
+        keypoints = rows.copy()
+        keypoints[..., :2] = fs.to_output_pixels(rows[..., :2])
+        provenance["hand"] = f"keypoints from {Path(options.keypoints).name} + IK ({'builtin'} hand)"
+        rejected: dict[int, str] = {}
+        how = ["file"] * len(fs)
+    else:
+        detections = detector.detect_keypoints(fs.images, complexity=options.detector_complexity,
+                                               progress=options.progress)
+        keypoints, rejected, how = detections.keypoints, detections.rejected, detections.source
+        provenance["hand"] = f"mediapipe {detector.MEDIAPIPE_VERSION} hands (tracked, mirrored, zoomed) + IK (builtin hand)"
+    found = np.isfinite(keypoints[..., :2]).all(-1).sum(-1) >= 4
+    if not found.any():
+        raise InputError(f"{source}: no hand found in any of the {len(fs)} frames (a right hand must be visible; "
+                         f"or give --keypoints)")
+    _log(options, f"hand keypoints on {int(found.sum())}/{len(fs)} frames")
+    clock = lap("keypoints", clock)
+
+    # 3. crop
+    if options.crop == "auto":
+        box = frames_mod.motion_box(keypoints, fs.size)
+    elif options.crop == "none":
+        box = None
+    else:
+        box = _parse_crop(options.crop)
+    if box is not None:
+        fs = frames_mod.crop_frames(fs, box)
+        keypoints = keypoints.copy()
+        keypoints[..., 0] -= box[0]
+        keypoints[..., 1] -= box[1]
+        _log(options, f"cropped to {box[2]}x{box[3]} at ({box[0]}, {box[1]})")
+    W, H = fs.size
+    if imported_masks is not None:
+        imported_masks = masks.resize_labels(imported_masks, fs.scale, fs.crop)
+
+    # 4. intrinsics (source frames → output frames)
+    crop_xy = fs.crop[:2] if fs.crop is not None else None
+    sw, sh = fs.source_size
+    if options.K_file is not None:
+        K = intrinsics.adapt_K(intrinsics.load_K(options.K_file), fs.scale, crop_xy)
+        provenance["K"] = "given"
+    elif options.fx is not None:
+        K = intrinsics.adapt_K(intrinsics.focal_K(options.fx, sw, sh), fs.scale, crop_xy)
+        provenance["K"] = "given"
+    else:
+        K = intrinsics.adapt_K(intrinsics.prior_K(sw, sh, options.fov_deg), fs.scale, crop_xy)
+        provenance["K"] = "prior"
+    K_prior = K.copy()
+
+    # 5. 3D hand
+    track = hand3d.lift_keypoints(keypoints, K, (W, H))
+    clock = lap("hand_ik", clock)
+
+    # 6. masks
+    silhouettes = np.stack([hand3d.rasterize_mesh(track.vertices[t], track.faces, K, (W, H)) for t in range(len(fs))])
+    joints2d = track.joints @ K.T
+    joints2d = joints2d[..., :2] / joints2d[..., 2:]
+    mask_info: dict = {}
+    if imported_masks is not None:
+        labels = imported_masks
+        provenance["masks"] = f"imported from {Path(options.masks).name}"
+    else:
+        result = masks.auto_masks(fs.images, silhouettes, joints2d, refine=options.grabcut, progress=options.progress)
+        labels, mask_info = result.labels, result.info
+        provenance["masks"] = "auto (static-camera background model, fitted hand + skin colour, GrabCut)" \
+            if options.grabcut else "auto (static-camera background model, fitted hand + skin colour)"
+    object_masks = labels == LABEL_OBJECT
+    clock = lap("masks", clock)
+
+    # 7. object poses
+    sfm_info: dict = {"status": "not run"}
+    pose_provenance: list[str]
+    poses = points = None
+    if options.object_poses in ("auto", "sfm") and sfm.sfm_available():
+        refine_focal = provenance["K"] == "prior"
+        result = sfm.run_sfm(fs.images, object_masks, K, refine_focal=refine_focal, seed=options.seed)
+        sfm_info = dict(result.info)
+        if refine_focal and result.focal is not None and result.registered.mean() >= 0.5 \
+                and 0.5 < result.focal / K[0, 0] < 2.0:
+            # SfM converged on a focal length: adopt it and refit the hand with it.
+            K = K.copy()
+            K[0, 0] = K[1, 1] = result.focal
+            provenance["K"] = "sfm"
+            track = hand3d.lift_keypoints(keypoints, K, (W, H))
+            sfm_info["focal_prior_px"] = round(float(K_prior[0, 0]), 3)
+            sfm_info["focal_sfm_px"] = round(result.focal, 3)
+        keep = sfm.check_against_hand(result.poses, track.wrist_poses, track.observed)
+        sfm_info["dropped_disagreeing_with_hand"] = int((result.registered & ~keep).sum())
+        if keep.mean() >= sfm.MIN_REGISTERED_FRACTION:
+            raw = np.where(keep[:, None, None], result.poses, np.nan)
+            pts = _trim_points(result.points)
+            scale, scale_info = align.fit_object_scale(raw, pts, track.joints, keep & track.observed)
+            sfm_info["alignment"] = scale_info
+            raw, pts = align.apply_scale(raw, pts, scale)
+            poses, pose_provenance = sfm.fill_poses(raw, keep, track.wrist_poses)
+            points = pts
+    elif options.object_poses == "sfm":
+        raise InputError("--object-poses sfm needs pycolmap (`pip install pycolmap`)")
+    if poses is None:
+        if options.object_poses == "sfm":
+            raise InputError(f"SfM could not register enough frames ({sfm_info}); use --object-poses auto or hand")
+        reference = int(np.argmax([(labels[t] == LABEL_OBJECT).sum() if track.observed[t] else -1
+                                   for t in range(len(fs))]))
+        poses, points = align.hand_attached_object(labels, track.joints, track.wrist_poses, K, reference,
+                                                   track.observed)
+        pose_provenance = ["hand-attached"] * len(fs)
+        provenance["object_poses"] = "hand-attached (object rigid in the wrist frame; SfM: " \
+            + str(sfm_info.get("status")) + ")"
+    else:
+        counts = {k: pose_provenance.count(k) for k in ("sfm", "interpolated", "hand-attached")}
+        provenance["object_poses"] = "sfm (pycolmap) + " + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "sfm" and v) \
+            if counts["interpolated"] or counts["hand-attached"] else "sfm (pycolmap)"
+    clock = lap("object_poses", clock)
+
+    # 8. write
+    joints_out = np.where(track.observed[:, None, None], track.joints, np.nan).astype(np.float32)
+    keypoints_out = np.where(found[:, None, None], keypoints, np.nan).astype(np.float32)
+    frame_provenance = {
+        "object_poses": pose_provenance,
+        "hand": ["observed" if o else "missing" for o in track.observed],
+        "keypoints": how,
+        "rejected_keypoints": {str(k): v for k, v in rejected.items()},
+        "sfm": sfm_info,
+        "masks": mask_info,
+        "K": provenance["K"],
+    }
+    init = SequenceInit(hand_joints=joints_out, hand_keypoints2d=keypoints_out,
+                        object_poses=poses.astype(np.float32),
+                        object_points=(points.astype(np.float32) if points is not None and len(points) else None),
+                        provenance=frame_provenance)
+    if options.mano is not None:
+        mano = importers.load_mano_params(options.mano)
+        for key in ("global_orient", "hand_pose", "transl"):
+            mano[key] = importers.pick_frames(mano[key], fs.indices, fs.source_count, f"--mano {options.mano}")
+        init.mano = mano
+        provenance["hand"] += f"; MANO parameters from {Path(options.mano).name}"
+    meta = SequenceMeta(num_frames=len(fs), image_size=(W, H), K=K, fps=fs.fps, frame_indices=fs.indices,
+                        crop=fs.crop_in_source(), provenance=provenance,
+                        source=f"hold.preprocess from {Path(source).name} ({json.dumps(_options_json(options))})")
+    summary = {
+        "frames": len(fs), "image_size": [W, H], "K": K.round(3).tolist(), "provenance": provenance,
+        "hand_found_fraction": round(float(found.mean()), 4),
+        "object_pose_provenance": {k: pose_provenance.count(k) for k in sorted(set(pose_provenance))},
+        "object_points": 0 if points is None else int(len(points)),
+        "sfm": sfm_info, "masks": mask_info, "timings_s": timings,
+    }
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as staging:
+        inner = staging / "sequence"
+        write_sequence(inner, meta, list(fs.images), list(labels), init, video=options.video)
+        if options.overlay:
+            frames = render_overlay(fs.images, labels, keypoints_out, track.joints, points, poses, K, pose_provenance)
+            write_video(inner / "debug" / "overlay.mp4", frames, fps=fs.fps)
+            write_image(inner / "debug" / "overlay.png", contact_sheet(frames))
+        timings["total"] = round(time.perf_counter() - started, 3)
+        write_json_atomic(inner / "debug" / "summary.json", summary)
+        for entry in inner.iterdir():
+            os.rename(entry, staging / entry.name)
+        inner.rmdir()
+    _log(options, f"wrote {out_dir} in {timings['total']:.1f} s")
+    return summary
+
+
+def _options_json(options: PreprocessOptions) -> dict:
+    return {k: v for k, v in asdict(options).items() if v is not None and k != "progress"}

@@ -1,0 +1,256 @@
+"""Object poses: pycolmap SfM on the object's pixels (one shared camera), the camera poses
+inverted into per-frame object poses, and the hand-attached fallback.
+
+As in HOLD (generator/scripts/colmap_estimation.py), the static camera is treated as if it
+moved around a static object: SfM on object-only images gives ``cam_from_world`` per frame,
+and with the SfM world taken as the object frame that *is* the object → camera pose (up to the
+SfM's unknown scale, fixed later by ``align.align_object_to_hand``). SIFT features are
+extracted on the frames with everything but the (eroded) object mask blanked to grey and
+masked out, upscaled so that the object spans at least ``MIN_OBJECT_PX`` pixels.
+
+Robustness that HOLD lacks (its most reported failure is bad COLMAP poses):
+
+- each registered frame's relative rotation is checked against the hand's (the object is held
+  rigidly most of the time); frames that disagree by more than ``MAX_HAND_DISAGREEMENT_DEG`` are
+  dropped as SfM outliers;
+- gaps between registered frames are interpolated (slerp/lerp), frames before the first / after
+  the last registered one follow the hand rigidly from the nearest registered frame;
+- when SfM registers too few frames (texture-poor objects), every pose is **hand-attached**:
+  the object moves rigidly with the hand's wrist frame.
+
+``import cv2`` must precede ``import pycolmap`` (pycolmap 4.2.1's bundled zlib/libpng breaks
+``cv2.imwrite`` of PNGs when it is loaded first; measured, see docs/FRONTEND.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2  # noqa: I001 - must be imported before pycolmap
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+MIN_OBJECT_PX = 240
+MAX_UPSCALE = 3.0
+MAX_HAND_DISAGREEMENT_DEG = 25.0
+MIN_REGISTERED_FRACTION = 0.3
+
+
+class SfmUnavailable(RuntimeError):
+    pass
+
+
+def _pycolmap():
+    try:
+        import pycolmap  # noqa: PLC0415
+    except ImportError as e:
+        raise SfmUnavailable(f"pycolmap is not installed ({e}); `pip install pycolmap`") from None
+    return pycolmap
+
+
+def sfm_available() -> bool:
+    try:
+        _pycolmap()
+    except SfmUnavailable:
+        return False
+    return True
+
+
+@dataclass
+class SfmResult:
+    poses: np.ndarray  # [T, 4, 4] object (SfM world) → camera, SfM units; NaN where unregistered
+    points: np.ndarray  # [N, 3] SfM points, SfM units
+    focal: float | None  # refined focal (output pixels) when asked for
+    registered: np.ndarray  # [T] bool
+    info: dict = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence COLMAP's glog output on fd 2 while the block runs."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def run_sfm(images: np.ndarray, object_masks: np.ndarray, K: np.ndarray, refine_focal: bool = False,
+            seed: int = 0, workdir: str | os.PathLike | None = None, threads: int = 2,
+            quiet: bool = True) -> SfmResult:
+    """SfM on the object pixels of RGB frames [T, H, W, 3] with masks [T, H, W] bool.
+
+    ``K`` starts the shared PINHOLE camera; ``refine_focal`` lets bundle adjustment refine the
+    focal length (then ``focal`` reports it). Deterministic for a seed (COLMAP's random seed,
+    fixed thread count).
+    """
+    pycolmap = _pycolmap()
+    T, H, W = images.shape[:3]
+    extent = []
+    for m in object_masks:
+        ys, xs = np.nonzero(m)
+        if len(xs):
+            extent.append(max(xs.max() - xs.min(), ys.max() - ys.min()))
+    if not extent:
+        return SfmResult(np.full((T, 4, 4), np.nan), np.zeros((0, 3)), None, np.zeros(T, bool),
+                         {"status": "no object pixels"})
+    up = float(np.clip(MIN_OBJECT_PX / max(1.0, np.median(extent)), 1.0, MAX_UPSCALE))
+    owned = workdir is None
+    root = Path(tempfile.mkdtemp(prefix="hold-sfm-")) if owned else Path(workdir)
+    try:
+        image_dir, mask_dir = root / "images", root / "masks"
+        image_dir.mkdir(parents=True, exist_ok=True)
+        mask_dir.mkdir(parents=True, exist_ok=True)
+        names = []
+        size = (round(W * up), round(H * up))
+        for t in range(T):
+            name = f"{t:06d}.png"
+            rgb = cv2.resize(images[t], size, interpolation=cv2.INTER_CUBIC) if up > 1 else images[t].copy()
+            mask = cv2.resize(object_masks[t].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+            rgb[mask == 0] = 128
+            keep = cv2.erode(mask, np.ones((5, 5), np.uint8)) * 255
+            cv2.imwrite(str(image_dir / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(mask_dir / f"{name}.png"), keep)
+            names.append(name)
+        Ku = np.asarray(K, np.float64).copy()
+        Ku[:2] *= up
+        Ku[:2, 2] += 0.5 * up - 0.5
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = "PINHOLE"
+        reader.camera_params = f"{Ku[0, 0]},{Ku[1, 1]},{Ku[0, 2]},{Ku[1, 2]}"
+        reader.mask_path = str(mask_dir)
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.num_threads = threads
+        extraction.sift.peak_threshold = 0.004  # small textured regions: keep weaker features
+        matching = pycolmap.FeatureMatchingOptions()
+        matching.num_threads = threads
+        mapping = pycolmap.IncrementalPipelineOptions()
+        mapping.num_threads = threads
+        mapping.random_seed = seed
+        mapping.ba_refine_focal_length = refine_focal
+        mapping.ba_refine_principal_point = False
+        mapping.ba_refine_extra_params = False
+        mapping.mapper.init_min_tri_angle = 4.0
+        mapping.min_model_size = 3
+        database = root / "database.db"
+        if database.exists():
+            database.unlink()
+        guard = _quiet_stderr() if quiet else contextlib.nullcontext()
+        with guard:
+            pycolmap.extract_features(database, image_dir, camera_mode=pycolmap.CameraMode.SINGLE,
+                                      reader_options=reader, extraction_options=extraction,
+                                      device=pycolmap.Device.cpu)
+            if T <= 80:
+                pycolmap.match_exhaustive(database, matching_options=matching, device=pycolmap.Device.cpu)
+            else:
+                pairing = pycolmap.SequentialPairingOptions()
+                pairing.overlap = 20
+                pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
+                                          device=pycolmap.Device.cpu)
+            (root / "sparse").mkdir(exist_ok=True)
+            reconstructions = pycolmap.incremental_mapping(database, image_dir, root / "sparse", options=mapping)
+        if not reconstructions:
+            return SfmResult(np.full((T, 4, 4), np.nan), np.zeros((0, 3)), None, np.zeros(T, bool),
+                             {"status": "no model", "upscale": up})
+        best = max(reconstructions.values(), key=lambda r: r.num_reg_images())
+        poses = np.full((T, 4, 4), np.nan)
+        for image in best.images.values():
+            if not image.has_pose:
+                continue
+            pose = image.cam_from_world()
+            matrix = np.eye(4)
+            matrix[:3, :3] = pose.rotation.matrix()
+            matrix[:3, 3] = pose.translation
+            poses[names.index(image.name)] = matrix
+        points = np.array([p.xyz for p in best.points3D.values()], np.float64).reshape(-1, 3)
+        focal = None
+        if refine_focal:
+            camera = next(iter(best.cameras.values()))
+            focal = float(np.mean(camera.params[:2])) / up
+        registered = np.isfinite(poses[:, 0, 0])
+        return SfmResult(poses, points, focal, registered,
+                         {"status": "ok", "upscale": round(up, 3), "models": len(reconstructions),
+                          "registered": int(registered.sum()), "points": len(points),
+                          "mean_reprojection_px": round(float(best.compute_mean_reprojection_error()), 3)})
+    finally:
+        if owned:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Geodesic angle [...] in degrees between rotation matrices [..., 3, 3]."""
+    relative = np.einsum("...ji,...jk->...ik", a, b)
+    cosine = np.clip((np.trace(relative, axis1=-2, axis2=-1) - 1) / 2, -1, 1)
+    return np.degrees(np.arccos(cosine))
+
+
+def check_against_hand(poses: np.ndarray, wrist_poses: np.ndarray, hand_ok: np.ndarray,
+                       max_deg: float = MAX_HAND_DISAGREEMENT_DEG) -> np.ndarray:
+    """[T] bool: registered frames whose rotation relative to the reference frame agrees with
+    the hand's relative rotation within ``max_deg`` (reference: the registered frame with an
+    observed hand that agrees with the most others)."""
+    registered = np.isfinite(poses[:, 0, 0])
+    candidates = np.flatnonzero(registered & hand_ok)
+    if len(candidates) < 2:
+        return registered
+    R = poses[candidates, :3, :3]
+    Q = wrist_poses[candidates, :3, :3]
+    best, best_count, best_agree = None, -1, None
+    for i in range(len(candidates)):
+        # object-in-hand rotation Q_tᵀ R_t is constant for a rigid grasp
+        grip = np.einsum("nji,njk->nik", Q, R)
+        agree = rotation_angle_deg(grip, np.broadcast_to(grip[i], grip.shape)) < max_deg
+        if agree.sum() > best_count:
+            best, best_count, best_agree = i, int(agree.sum()), agree
+    keep = np.zeros(len(poses), bool)
+    keep[candidates[best_agree]] = True
+    # registered frames without an observed hand: keep them (nothing to check against)
+    keep |= registered & ~hand_ok
+    return keep
+
+
+def fill_poses(poses: np.ndarray, valid: np.ndarray, wrist_poses: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Complete poses [T, 4, 4]: frames between valid ones are slerp/lerp-interpolated, frames
+    before the first / after the last valid one follow the hand rigidly from it. Returns the
+    poses and each frame's provenance ("sfm", "interpolated", "hand-attached")."""
+    T = len(poses)
+    out = poses.copy()
+    provenance = ["sfm" if v else "" for v in valid]
+    known = np.flatnonzero(valid)
+    if len(known) == 0:
+        raise ValueError("fill_poses needs at least one valid pose")
+    if len(known) >= 2:
+        slerp = Slerp(known, Rotation.from_matrix(poses[known, :3, :3]))
+        inside = np.arange(known[0], known[-1] + 1)
+        gaps = inside[~valid[inside]]
+        if len(gaps):
+            out[gaps, :3, :3] = slerp(gaps).as_matrix()
+            for axis in range(3):
+                out[gaps, axis, 3] = np.interp(gaps, known, poses[known, axis, 3])
+            out[gaps, 3] = [0, 0, 0, 1]
+            for t in gaps:
+                provenance[t] = "interpolated"
+    for t in range(T):
+        if provenance[t]:
+            continue
+        ref = known[0] if t < known[0] else known[-1]
+        out[t] = attach_to_hand(poses[ref], wrist_poses[ref], wrist_poses[t])
+        provenance[t] = "hand-attached"
+    return out, provenance
+
+
+def attach_to_hand(object_pose: np.ndarray, wrist_ref: np.ndarray, wrist_t: np.ndarray) -> np.ndarray:
+    """The object pose at t if it moved rigidly with the wrist frame since the reference."""
+    return wrist_t @ np.linalg.inv(wrist_ref) @ object_pose
