@@ -1,0 +1,203 @@
+"""`hold-fast reconstruct`: HOLD's schedule as one resumable job.
+
+    coarse training → pose refinement with interaction constraints → final training → export
+
+Working state lives in OUT/.work/: ``state.json`` (the stage reached), ``coarse.ckpt`` /
+``final.ckpt`` (trainer checkpoints, written at stage boundaries and every few minutes) and
+``refine.json``. ``resume=True`` rebuilds the scene deterministically from the sequence and
+continues from the last checkpoint; with the same seed and thread count a resumed CPU run ends
+where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from hold.eval.protocol import evaluate_result
+from hold.export import export_result
+from hold.io.errors import InputError
+from hold.io.sequence import has_ground_truth, load_sequence
+from hold.refine.refine import RefineConfig, refine_poses
+from hold.train.checkpoint import load_checkpoint, save_checkpoint
+from hold.train.config import TrainConfig
+from hold.train.setup import build_scene
+from hold.train.trainer import Trainer
+
+STAGES = ("coarse", "refine", "final", "export", "done")
+
+
+@dataclass
+class ReconstructConfig:
+    """The schedule. ``coarse``/``final`` are TrainConfigs (the final stage continues training
+    the coarse model with the refined poses); ``refine`` the refinement's settings."""
+
+    coarse: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200))
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    final: TrainConfig = field(default_factory=lambda: TrainConfig(steps=500))
+    mesh_resolution: int = 256
+    report: bool = True
+    hand: str = "builtin"
+    mano_dir: str | None = None
+
+    @classmethod
+    def load(cls, path=None, **overrides) -> "ReconstructConfig":
+        """From a YAML/JSON file with optional sections coarse/refine/final and top-level keys.
+        ``overrides`` (seed, threads) apply to both training stages."""
+        values: dict = {}
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise InputError(f"{path}: config file not found")
+            try:
+                import yaml
+
+                values = yaml.safe_load(path.read_text()) or {}
+            except Exception as exc:  # noqa: BLE001 - the user's file
+                raise InputError(f"{path}: cannot parse config ({exc})") from exc
+            if not isinstance(values, dict):
+                raise InputError(f"{path}: expected a mapping of option: value")
+        cfg = cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"{path}: unknown option(s) {unknown}; known: {sorted(known)}")
+        train_overrides = {k: v for k, v in overrides.items() if v is not None}
+        for name in ("coarse", "final"):
+            section = {**values.get(name, {}), **train_overrides}
+            base = dataclasses.asdict(getattr(cfg, name))
+            setattr(cfg, name, TrainConfig.load(None, **{**base, **section}))
+        refine = values.get("refine", {})
+        unknown = sorted(set(refine) - {f.name for f in dataclasses.fields(RefineConfig)})
+        if unknown:
+            raise InputError(f"{path}: unknown refine option(s) {unknown}")
+        cfg.refine = RefineConfig(**{**dataclasses.asdict(cfg.refine), **refine,
+                                     **({"seed": train_overrides["seed"]}
+                                        if "seed" in train_overrides else {})})
+        for key in ("mesh_resolution", "report", "hand", "mano_dir"):
+            if key in values:
+                setattr(cfg, key, values[key])
+        return cfg
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class _Work:
+    """OUT/.work: the stage reached and the checkpoints."""
+
+    def __init__(self, out_dir: Path):
+        self.dir = out_dir / ".work"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.dir / "state.json"
+
+    def state(self) -> dict:
+        if self.state_path.is_file():
+            return json.loads(self.state_path.read_text())
+        return {"stage": "coarse", "timings_s": {}}
+
+    def save_state(self, state: dict) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_path)
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write_probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"{out_dir}: output folder is not writable ({exc.strerror})") from exc
+
+
+def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: bool = False,
+                progress: bool = True, log=print, input_path: str | None = None) -> dict:
+    """Run (or continue) the whole schedule on a sequence folder; returns the run summary.
+    ``input_path`` (what the user gave, e.g. a video) is recorded for ``--resume OUT``."""
+    cfg = cfg or ReconstructConfig()
+    seq = load_sequence(seq_dir)  # validates the folder before anything is written
+    out_dir = Path(out_dir)
+    _check_writable(out_dir)
+    work = _Work(out_dir)
+    state = work.state() if resume else {"stage": "coarse", "timings_s": {}}
+    if not resume and (out_dir / "result.json").exists():
+        log(f"note: {out_dir} holds an earlier result; it is replaced when this run finishes")
+    state["input"] = input_path or str(seq_dir)
+    timings = state["timings_s"]
+
+    start = time.perf_counter()
+    scene, data, init_info = build_scene(seq, cfg.coarse, cfg.hand, cfg.mano_dir)
+    timings.setdefault("setup", time.perf_counter() - start)
+    history: list = state.get("history", [])
+
+    def run_training(stage: str, tcfg: TrainConfig) -> None:
+        ckpt = work.dir / f"{stage}.ckpt"
+        trainer = Trainer(scene, data, tcfg)
+        if resume and ckpt.is_file():
+            load_checkpoint(ckpt, trainer)
+            log(f"{stage}: resumed at step {trainer.step_count}/{tcfg.steps}")
+        last = [time.perf_counter()]
+
+        def checkpoint(step: int) -> None:
+            if time.perf_counter() - last[0] >= tcfg.checkpoint_every_s:
+                save_checkpoint(ckpt, trainer)
+                last[0] = time.perf_counter()
+
+        trainer.run(progress=progress, callback=checkpoint, desc=stage)
+        save_checkpoint(ckpt, trainer)
+        timings[stage] = trainer.history.seconds
+        offset = history[-1][0] if history else 0  # the final stage's steps follow the coarse's
+        history.extend((step + offset, seconds, values)
+                       for step, seconds, values in trainer.history.steps)
+
+    stage = state["stage"]
+    if stage == "coarse":
+        run_training("coarse", cfg.coarse)
+        state.update(stage="refine", timings_s=timings, history=history)
+        work.save_state(state)
+    elif stage in ("refine", "final", "export"):
+        # Rebuild the model as it was at the end of the previous stage.
+        load_checkpoint(work.dir / ("coarse.ckpt" if stage == "refine" else "refined.ckpt"),
+                        Trainer(scene, data, cfg.coarse))
+    if state["stage"] == "refine":
+        t = time.perf_counter()
+        info = refine_poses(scene, data.labels.numpy(), seq.init.hand_keypoints2d, cfg.refine,
+                            progress=progress)
+        timings["refine"] = time.perf_counter() - t
+        (work.dir / "refine.json").write_text(json.dumps(info, indent=2))
+        save_checkpoint(work.dir / "refined.ckpt", Trainer(scene, data, cfg.final))
+        state.update(stage="final", timings_s=timings, history=history)
+        work.save_state(state)
+    if state["stage"] == "final":
+        run_training("final", cfg.final)
+        state.update(stage="export", timings_s=timings, history=history)
+        work.save_state(state)
+    elif state["stage"] == "export" and (work.dir / "final.ckpt").is_file():
+        load_checkpoint(work.dir / "final.ckpt", Trainer(scene, data, cfg.final))
+
+    t = time.perf_counter()
+    summary = {"init": init_info, "config": cfg.to_dict()}
+    export_result(scene, out_dir, timings, cfg.to_dict(), mesh_resolution=cfg.mesh_resolution)
+    timings["export"] = time.perf_counter() - t
+    if has_ground_truth(seq_dir):
+        summary["metrics"] = evaluate_result(out_dir, seq_dir)
+    summary["timings_s"] = timings
+    summary["total_s"] = sum(timings.values())
+    if cfg.report:
+        from .report import write_report
+
+        t = time.perf_counter()
+        summary["report"] = str(write_report(seq, out_dir, history, summary))
+        timings["report"] = time.perf_counter() - t
+    state.update(stage="done", timings_s=timings, history=history)
+    work.save_state(state)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    torch.set_num_threads(cfg.coarse.threads)
+    return summary

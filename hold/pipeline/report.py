@@ -1,0 +1,168 @@
+"""What people look at after a run: an overlay video of the reconstruction on the input frames,
+a turntable of the object, a loss plot, and one offline HTML report tying them together."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from hold.io.images import write_image
+from hold.io.mesh import load_mesh
+from hold.io.video import write_video
+
+HAND_RGB = np.array([0.95, 0.55, 0.35])
+OBJECT_RGB = np.array([0.30, 0.60, 0.95])
+# Towards the light, camera frame: up-left and towards the camera.
+LIGHT = np.array([-0.3, -0.5, -0.8]) / np.linalg.norm([-0.3, -0.5, -0.8])
+
+
+def _ray_grid(K: np.ndarray, width: int, height: int) -> np.ndarray:
+    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    dirs = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
+    dirs = dirs.reshape(-1, 3)
+    return dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+
+
+def render_meshes(meshes: list[tuple[trimesh.Trimesh, np.ndarray, np.ndarray]], K: np.ndarray,
+                  width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ray-cast meshes through the camera K: [(mesh, pose [4, 4] mesh → camera, rgb)]. Returns
+    shaded colour [H, W, 3] float and coverage [H, W] bool; the nearest mesh wins each pixel.
+    Rays are moved into each mesh's frame, so a mesh's BVH is built once for all frames."""
+    dirs = _ray_grid(K, width, height)
+    depth = np.full(len(dirs), np.inf)
+    image = np.zeros((len(dirs), 3))
+    for mesh, pose, rgb in meshes:
+        rot, trans = pose[:3, :3], pose[:3, 3]
+        origins = np.tile(-trans @ rot, (len(dirs), 1))  # camera centre in the mesh frame
+        local_dirs = dirs @ rot
+        locations, rays, tris = mesh.ray.intersects_location(origins, local_dirs,
+                                                             multiple_hits=False)
+        distance = np.linalg.norm(locations - origins[0], axis=1)
+        nearer = distance < depth[rays]
+        rays, tris, distance = rays[nearer], tris[nearer], distance[nearer]
+        normals = mesh.face_normals[tris] @ rot.T  # camera frame
+        normals = normals * np.sign(-(normals * dirs[rays]).sum(1, keepdims=True))  # to camera
+        shade = 0.3 + 0.7 * np.clip(normals @ LIGHT, 0, 1)
+        image[rays] = rgb * shade[:, None]
+        depth[rays] = distance
+    mask = np.isfinite(depth)
+    return image.reshape(height, width, 3), mask.reshape(height, width)
+
+
+def overlay_frames(seq, result_dir: Path) -> list[np.ndarray]:
+    """Input frames with the reconstructed hand (orange) and object (blue) blended on top."""
+    obj = load_mesh(result_dir / "object.obj").to_trimesh()
+    poses = np.load(result_dir / "object_poses.npy").astype(np.float64)
+    width, height = seq.meta.image_size
+    frames = []
+    for t in range(seq.num_frames):
+        hand = load_mesh(result_dir / "hand_meshes" / f"{t:06d}.obj").to_trimesh()
+        color, mask = render_meshes([(hand, np.eye(4), HAND_RGB), (obj, poses[t], OBJECT_RGB)],
+                                    seq.meta.K, width, height)
+        image = seq.image(t).astype(np.float64) / 255
+        blended = np.where(mask[..., None], 0.35 * image + 0.65 * color, image)
+        frames.append((blended * 255).astype(np.uint8))
+    return frames
+
+
+def turntable(mesh_path: Path, views: int = 24, size: int = 256) -> list[np.ndarray]:
+    """The object mesh seen from `views` directions around its vertical axis."""
+    mesh = load_mesh(mesh_path).to_trimesh()
+    center = (mesh.vertices.max(0) + mesh.vertices.min(0)) / 2
+    radius = np.linalg.norm(mesh.vertices - center, axis=1).max()
+    focal = size * 1.2
+    K = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1]])
+    distance = radius * focal / (size * 0.42)
+    frames = []
+    for k in range(views):
+        a = 2 * np.pi * k / views
+        rot = trimesh.transformations.rotation_matrix(a, [0, 1, 0])[:3, :3] @ \
+            trimesh.transformations.rotation_matrix(np.radians(-25), [1, 0, 0])[:3, :3]
+        pose = np.eye(4)
+        pose[:3, :3] = rot
+        pose[:3, 3] = [0, 0, distance] - rot @ center
+        color, mask = render_meshes([(mesh, pose, OBJECT_RGB)], K, size, size)
+        frames.append((np.where(mask[..., None], color, 1.0) * 255).astype(np.uint8))
+    return frames
+
+
+def loss_svg(history: list[tuple[int, float, dict]], width: int = 640, height: int = 300) -> str:
+    """A dependency-free SVG plot of the logged loss terms (log scale) against the step."""
+    if not history:
+        return "<svg xmlns='http://www.w3.org/2000/svg'/>"
+    keys = [k for k in history[0][2] if k not in ("samples",)]
+    steps = np.array([h[0] for h in history], float)
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+              "#7f7f7f", "#bcbd22", "#17becf"]
+    values = {k: np.array([max(h[2].get(k, np.nan), 1e-8) for h in history]) for k in keys}
+    logs = np.log10(np.concatenate([v[np.isfinite(v)] for v in values.values()]))
+    lo, hi = float(logs.min()), float(logs.max()) + 1e-9
+    pad = 40
+
+    def xy(step, value):
+        x = pad + (step - steps.min()) / max(steps.max() - steps.min(), 1) * (width - 2 * pad)
+        y = height - pad - (np.log10(value) - lo) / (hi - lo) * (height - 2 * pad)
+        return f"{x:.1f},{y:.1f}"
+
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+             f"font-family='sans-serif' font-size='11'>",
+             f"<rect width='{width}' height='{height}' fill='white'/>",
+             f"<text x='{pad}' y='15'>loss terms (log10 {lo:.1f} … {hi:.1f}) vs step "
+             f"{int(steps.min())}–{int(steps.max())}</text>"]
+    for i, k in enumerate(keys):
+        points = " ".join(xy(s, v) for s, v in zip(steps, values[k]) if np.isfinite(v))
+        color = colors[i % len(colors)]
+        parts.append(f"<polyline fill='none' stroke='{color}' stroke-width='1.5' points='{points}'/>")
+        parts.append(f"<text x='{width - pad - 80}' y='{pad + 14 * i}' fill='{color}'>{html.escape(k)}</text>")
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _data_uri(path: Path, mime: str) -> str:
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def write_report(seq, result_dir: Path, history: list, summary: dict, fps: float = 10.0) -> Path:
+    """Write overlay.mp4, turntable.mp4, turntable.png, loss.svg and report.html (one file that
+    embeds all of them) into result_dir. Returns the report's path."""
+    result_dir = Path(result_dir)
+    overlay = overlay_frames(seq, result_dir)
+    write_video(result_dir / "overlay.mp4", overlay, fps=fps)
+    table = turntable(result_dir / "object.obj")
+    write_video(result_dir / "turntable.mp4", table, fps=fps)
+    write_image(result_dir / "turntable.png", np.concatenate(table[::4], axis=1))
+    step = max(1, len(overlay) // 6)
+    write_image(result_dir / "overlay.png", np.concatenate(overlay[::step][:6], axis=1))
+    svg = loss_svg(history)
+    (result_dir / "loss.svg").write_text(svg)
+    metrics = summary.get("metrics") or {}
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{v:.3f}</td></tr>"
+                   for k, v in metrics.items() if isinstance(v, (int, float)))
+    timings = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1f} s</td></tr>"
+                      for k, v in summary.get("timings_s", {}).items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>hold-fast report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+img,video{{max-width:100%}} td{{padding:2px 12px}} h2{{margin-top:1.5em}}</style></head><body>
+<h1>hold-fast reconstruction</h1>
+<p>Sequence: <code>{html.escape(str(seq.root))}</code>, {seq.num_frames} frames,
+{seq.meta.image_size[0]}×{seq.meta.image_size[1]} px.</p>
+<h2>Reconstruction on the input frames</h2>
+<video controls loop autoplay muted src="{_data_uri(result_dir / 'overlay.mp4', 'video/mp4')}"></video>
+<img src="{_data_uri(result_dir / 'overlay.png', 'image/png')}">
+<h2>Object</h2>
+<video controls loop autoplay muted src="{_data_uri(result_dir / 'turntable.mp4', 'video/mp4')}"></video>
+<img src="{_data_uri(result_dir / 'turntable.png', 'image/png')}">
+<h2>Training</h2>{svg}
+<h2>Timings</h2><table>{timings}</table>
+{'<h2>Metrics</h2><table>' + rows + '</table>' if rows else ''}
+<h2>Run summary</h2><pre>{html.escape(json.dumps(
+        {k: v for k, v in summary.items() if k != "metrics"}, indent=2, default=str))}</pre>
+</body></html>"""
+    path = result_dir / "report.html"
+    path.write_text(page)
+    return path
