@@ -66,7 +66,9 @@ def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int
     projected = joints @ np.asarray(K).T
     projected = projected[..., :2] / projected[..., 2:]
     error = np.linalg.norm(projected - keypoints2d[..., :2], axis=-1)
-    reprojection = np.where(observed, np.nanmean(np.where(np.isfinite(error), error, np.nan), axis=1), np.nan)
+    reprojection = np.full(len(joints), np.nan)
+    for t in np.flatnonzero(observed):
+        reprojection[t] = float(error[t][np.isfinite(error[t])].mean())
     params = {"global_orient": fit.global_orient.numpy(), "hand_pose": fit.hand_pose.numpy(),
               "betas": fit.betas.numpy(), "transl": fit.transl.numpy()}
     return HandTrack(joints, out.vertices.numpy(), model.faces.numpy(), wrist, observed, params, reprojection)

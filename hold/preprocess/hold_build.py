@@ -59,13 +59,16 @@ def import_hold_build(build_dir: str | os.PathLike, out_dir: str | os.PathLike, 
     if not data_path.is_file():
         raise InputError(f"{data_path}: missing (not a HOLD build folder)")
     try:
-        data = np.load(data_path, allow_pickle=True).item()
+        data = np.load(data_path, allow_pickle=True)
+        data = data.item() if isinstance(data, np.ndarray) else data
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad input
         raise InputError(f"{data_path}: cannot read HOLD's pickled dict ({e})") from None
     image_files = sorted((build / "image").glob("*.png"))
     if not image_files:
         raise InputError(f"{build / 'image'}: no .png frames")
     T = len(image_files)
+    if not isinstance(data, dict):
+        raise InputError(f"{data_path}: expected HOLD's dict (seq_name, cameras, entities)")
     cameras = data.get("cameras", {})
     if "world_mat_0" not in cameras:
         raise InputError(f"{data_path}: cameras/world_mat_0 missing")

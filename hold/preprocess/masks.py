@@ -34,6 +34,7 @@ from hold.io.sequence import LABEL_BACKGROUND, LABEL_HAND, LABEL_IGNORE, LABEL_O
 from hold.preprocess.frames import list_image_files
 
 MAX_BACKGROUND_FRAMES = 64
+SKIN_THRESHOLD = 2.75  # Mahalanobis distance to the skin colour model
 MIN_THRESHOLD = 4.0  # CIELAB units: the smallest colour change that counts as foreground
 
 
@@ -207,7 +208,7 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
         samples = lab[core]
     skin_model = SkinModel(samples)
     skin_distance = skin_model.distance(lab)
-    skin = skin_distance < 3.0
+    skin = skin_distance < SKIN_THRESHOLD
 
     labels = np.zeros((T, H, W), np.uint8)
     for t in tqdm(range(T), desc="masks", unit="frame", disable=not progress):
@@ -266,8 +267,8 @@ def _grabcut(image, hand, obj, arm, skin_distance, sil_grown, forearm, reach, ha
     out = np.zeros((H, W), bool)
     out[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
     out = cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
-    new_hand = out & (skin_distance < 3.5) & sil_grown & ~forearm
-    new_obj = out & ~new_hand & ~(forearm & (skin_distance < 3.5))
+    new_hand = out & (skin_distance < SKIN_THRESHOLD) & sil_grown & ~forearm
+    new_obj = out & ~new_hand & ~(forearm & (skin_distance < SKIN_THRESHOLD))
     new_obj = _largest_components_near(new_obj, obj & reach,
                                        max(10, int(0.02 * hand_len**2)))
     return new_hand, new_obj

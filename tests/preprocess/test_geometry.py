@@ -1,0 +1,107 @@
+"""Object-pose filling, the hand agreement check, hand-object scale, HOLD build import, overlay."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from hold.io.images import write_image, write_mask
+from hold.io.sequence import load_sequence
+from hold.preprocess import align, sfm
+from hold.preprocess.hold_build import import_hold_build
+from hold.preprocess.overlay import contact_sheet, render_overlay
+
+
+def _poses(T, seed=0):
+    rng = np.random.default_rng(seed)
+    poses = np.tile(np.eye(4), (T, 1, 1))
+    poses[:, :3, :3] = Rotation.from_rotvec(np.cumsum(rng.normal(0, 0.05, (T, 3)), 0)).as_matrix()
+    poses[:, :3, 3] = [0.02, 0.0, 0.5] + np.cumsum(rng.normal(0, 0.002, (T, 3)), 0)
+    return poses
+
+
+def test_fill_poses_interpolates_inside_and_attaches_at_the_ends():
+    T = 10
+    wrist = _poses(T, 1)
+    grip = np.eye(4)
+    grip[:3, 3] = [0.05, 0.01, 0.0]
+    truth = wrist @ grip  # the object rigid in the hand
+    valid = np.ones(T, bool)
+    valid[[0, 1, 5, 9]] = False
+    filled, provenance = sfm.fill_poses(np.where(valid[:, None, None], truth, np.nan), valid, wrist)
+    assert provenance[0] == provenance[9] == "hand-attached" and provenance[5] == "interpolated"
+    assert provenance[3] == "sfm"
+    np.testing.assert_allclose(filled[[0, 1, 9]], truth[[0, 1, 9]], atol=1e-9)  # exact for a rigid grip
+    assert sfm.rotation_angle_deg(filled[5, :3, :3], truth[5, :3, :3]) < 5.0  # a random walk, slerped
+
+
+def test_check_against_hand_drops_sfm_outliers():
+    T = 12
+    wrist = _poses(T, 2)
+    poses = wrist.copy()
+    poses[4, :3, :3] = Rotation.from_rotvec([0.0, 0.0, 1.2]).as_matrix() @ poses[4, :3, :3]
+    keep = sfm.check_against_hand(poses, wrist, np.ones(T, bool))
+    assert not keep[4] and keep.sum() == T - 1
+
+
+def test_object_scale_puts_the_object_in_the_fingers():
+    rng = np.random.default_rng(0)
+    T, true_scale = 6, 0.07  # metres per SfM unit
+    poses = _poses(T, 3)
+    points_m = rng.normal(0, 0.03, (400, 3))  # an object blob, metres, object frame
+    joints = np.zeros((T, 21, 3))
+    for t in range(T):
+        surface = points_m[np.argsort(points_m[:, 0])[-5:]]  # fingertips on the object's +x side
+        joints[t] = (np.concatenate([surface, rng.normal(0.05, 0.01, (16, 3))]) @ poses[t, :3, :3].T + poses[t, :3, 3])
+        joints[t, list(align.TIPS)] = surface @ poses[t, :3, :3].T + poses[t, :3, 3]
+    sfm_poses = poses.copy()
+    sfm_poses[:, :3, 3] /= true_scale
+    scale, info = align.fit_object_scale(sfm_poses, points_m / true_scale, joints, np.ones(T, bool))
+    assert scale == pytest.approx(true_scale, rel=0.05), info
+
+
+def test_hold_build_round_trip(tmp_path):
+    T, H, W = 3, 24, 32
+    build = tmp_path / "build"
+    K = np.array([[40.0, 0, 15.5], [0, 40.0, 11.5], [0, 0, 1]])
+    world_to_cam = np.eye(4)
+    world_to_cam[:3, :3] = Rotation.from_rotvec([0.1, -0.2, 0.05]).as_matrix()
+    world_to_cam[:3, 3] = [0.01, 0.02, 0.3]
+    K_pad = np.eye(4)
+    K_pad[:3, :3] = K
+    object_to_world = _poses(T, 4)
+    norm = np.diag([2.0, 2.0, 2.0, 1.0])
+    norm[:3, 3] = [0.1, 0.0, -0.1]
+    cano = np.random.default_rng(0).normal(0, 0.3, (50, 3))
+    data = {"seq_name": "x", "cameras": {f"world_mat_{i}": K_pad @ world_to_cam for i in range(T)},
+            "entities": {"object": {"object_poses": np.concatenate(
+                [Rotation.from_matrix(object_to_world[:, :3, :3]).as_rotvec(), object_to_world[:, :3, 3]], 1),
+                "obj_scale": 0.05, "pts.cano": cano, "norm_mat": norm}}}
+    (build / "image").mkdir(parents=True)
+    (build / "mask").mkdir()
+    for t in range(T):
+        write_image(build / "image" / f"{t:04d}.png", np.full((H, W, 3), 100, np.uint8))
+        write_mask(build / "mask" / f"{t:04d}.png", np.full((H, W), 250, np.uint8))
+    np.save(build / "data.npy", data, allow_pickle=True)  # as HOLD's build_dataset.py does
+    import_hold_build(build, tmp_path / "seq")
+    seq = load_sequence(tmp_path / "seq")
+    np.testing.assert_allclose(seq.meta.K, K, atol=1e-6)
+    # the same world point lands at the same camera point both ways
+    points_world = object_to_world[1] @ np.c_[0.05 * (cano @ np.linalg.inv(norm)[:3, :3].T + np.linalg.inv(norm)[:3, 3]),
+                                              np.ones(50)].T
+    expected = (world_to_cam @ points_world)[:3].T
+    got = seq.init.object_points @ seq.init.object_poses[1, :3, :3].T + seq.init.object_poses[1, :3, 3]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert (seq.mask(0) == 250).all()
+
+
+def test_overlay_frames_and_sheet():
+    T, H, W = 3, 40, 50
+    images = np.full((T, H, W, 3), 128, np.uint8)
+    labels = np.zeros((T, H, W), np.uint8)
+    labels[:, 5:15, 5:15] = 50
+    K = np.array([[60.0, 0, 24.5], [0, 60.0, 19.5], [0, 0, 1]])
+    joints = np.tile(np.random.default_rng(0).normal([0, 0, 0.5], 0.02, (21, 3)), (T, 1, 1))
+    frames = render_overlay(images, labels, None, joints, np.zeros((5, 3)), _poses(T), K, ["sfm"] * T, scale=2)
+    assert len(frames) == T and frames[0].shape == (80, 100, 3)
+    assert (frames[0] != 128).any()
+    assert contact_sheet(frames, count=3, columns=2).shape == (160, 200, 3)

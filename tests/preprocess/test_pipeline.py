@@ -1,0 +1,138 @@
+"""The front-end end to end: a tiny synthetic sequence (keypoints from a file, so no detector
+is needed), bad inputs through the CLI, and the real clip (needs the detector)."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from hold.cli.main import main
+from hold.io.images import write_image
+from hold.io.sequence import LABEL_HAND, LABEL_OBJECT, load_ground_truth, load_sequence
+from hold.io.video import write_video
+from hold.preprocess import PreprocessOptions, preprocess
+
+from .conftest import REAL_CLIP, requires_detector
+
+
+def _iou(a, b):
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+@pytest.fixture(scope="module")
+def synthetic_result(tiny_sequence, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pre")
+    seq = load_sequence(tiny_sequence)
+    np.save(root / "keypoints.npy", seq.init.hand_keypoints2d)
+    summary = preprocess(tiny_sequence / "images", root / "out", PreprocessOptions(
+        K_file=str(tiny_sequence / "meta.json"), keypoints=str(root / "keypoints.npy"), crop="none",
+        max_size=None, progress=False, video=False))
+    return root / "out", summary
+
+
+def test_synthetic_sequence_is_valid_and_close_to_the_truth(tiny_sequence, synthetic_result):
+    out, summary = synthetic_result
+    seq, truth, gt = load_sequence(out), load_sequence(tiny_sequence), load_ground_truth(tiny_sequence)
+    assert seq.num_frames == truth.num_frames and seq.meta.provenance["K"] == "given"
+    assert set(seq.meta.provenance) >= {"K", "hand", "masks", "object_poses"}
+    predicted, expected = seq.load_masks(), truth.load_masks()
+    assert _iou(predicted == LABEL_HAND, expected == LABEL_HAND) > 0.6
+    assert _iou(predicted == LABEL_OBJECT, expected == LABEL_OBJECT) > 0.6
+    joints = seq.init.hand_joints
+    ok = np.isfinite(joints[:, 0, 0])
+    assert ok.sum() >= 6  # 5 % of the synthetic keypoint rows are NaN: those stay NaN
+    error = np.linalg.norm((joints - joints[:, :1]) - (gt.hand_joints - gt.hand_joints[:, :1]), axis=-1)[ok]
+    assert error.mean() < 0.03
+    per_frame = seq.init.provenance["object_poses"]
+    assert len(per_frame) == seq.num_frames and set(per_frame) <= {"sfm", "interpolated", "hand-attached"}
+    assert (out / "debug" / "overlay.png").is_file() and (out / "debug" / "overlay.mp4").is_file()
+    assert summary["timings_s"]["total"] > 0
+
+
+def test_same_inputs_same_bytes(tiny_sequence, synthetic_result, tmp_path):
+    out, _ = synthetic_result
+    preprocess(tiny_sequence / "images", tmp_path / "again", PreprocessOptions(
+        K_file=str(tiny_sequence / "meta.json"), keypoints=str(out.parent / "keypoints.npy"), crop="none",
+        max_size=None, progress=False, video=False, overlay=False))
+    for name in ("init/hand_joints.npy", "init/object_poses.npy"):
+        np.testing.assert_array_equal(np.load(out / name), np.load(tmp_path / "again" / name))
+    for t in range(3):
+        assert (cv2.imread(str(out / "masks" / f"{t:06d}.png"), 0)
+                == cv2.imread(str(tmp_path / "again" / "masks" / f"{t:06d}.png"), 0)).all()
+
+
+def _no_leftovers(folder):
+    return not any(p.name.startswith(".") for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "one_frame", "unreadable", "no_hand", "mask_size"])
+def test_bad_inputs_exit_2_and_write_nothing(tmp_path, tiny_sequence, capsys, case):
+    out = tmp_path / "seq"
+    extra = []
+    if case == "missing":
+        source = tmp_path / "nothing.mp4"
+    elif case == "empty":
+        source = tmp_path / "frames"
+        source.mkdir()
+    elif case == "one_frame":
+        source = tmp_path / "one.mp4"
+        write_video(source, [np.zeros((32, 32, 3), np.uint8)])
+    elif case == "unreadable":
+        source = tmp_path / "broken.avi"
+        source.write_bytes(b"\x00RIFF" * 200)
+    elif case == "no_hand":
+        source = tiny_sequence / "images"
+        np.save(tmp_path / "none.npy", np.full((8, 21, 3), np.nan))
+        extra = ["--keypoints", str(tmp_path / "none.npy")]
+    else:
+        source = tiny_sequence / "images"
+        masks = tmp_path / "masks"
+        masks.mkdir()
+        for t in range(8):
+            cv2.imwrite(str(masks / f"{t:04d}.png"), np.zeros((50, 50), np.uint8))
+        extra = ["--masks", str(masks)]
+    code = main(["preprocess", str(source), "--out", str(out), "--quiet", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("hold-fast preprocess: error:")
+    assert not out.exists() and _no_leftovers(tmp_path)
+
+
+def test_hold_build_needs_trust(tmp_path, capsys):
+    assert main(["preprocess", "--from-hold-build", str(tmp_path), "--out", str(tmp_path / "s")]) == 2
+    assert "--trust-pickle" in capsys.readouterr().err
+
+
+@requires_detector
+def test_real_clip_without_manual_input(tmp_path):
+    """The acceptance check on the real CORe50 clip (frames only, no K, no masks)."""
+    out = tmp_path / "bulb"
+    code = main(["preprocess", str(REAL_CLIP / "frames"), "--out", str(out), "--quiet", "--object-poses", "hand",
+                 "--no-video"])
+    assert code == 0
+    seq = load_sequence(out)
+    assert seq.num_frames == 20
+    found = np.isfinite(seq.init.hand_keypoints2d[:, 0, 0])
+    assert found.mean() >= 0.9
+    boxes = json.loads((REAL_CLIP / "bulb_boxes.json").read_text())["boxes"]
+    x_off, y_off = (seq.meta.crop or [0, 0])[:2]
+    for name, (x0, y0, x1, y1) in boxes.items():
+        labels = seq.mask(int(name))
+        x0, x1, y0, y1 = int(x0 - x_off), int(x1 - x_off), int(y0 - y_off), int(y1 - y_off)
+        ys, xs = np.nonzero(labels == LABEL_OBJECT)
+        box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        inter = max(0, min(box[2], x1) - max(box[0], x0)) * max(0, min(box[3], y1) - max(box[1], y0))
+        union = (box[2] - box[0]) * (box[3] - box[1]) + (x1 - x0) * (y1 - y0) - inter
+        assert inter / union >= 0.5, (name, box)
+        assert (labels[y0:y1, x0:x1] == LABEL_HAND).mean() < 0.10, name
+    assert (out / "debug" / "overlay.png").is_file()
+
+
+@requires_detector
+def test_detector_finds_no_hand_in_noise(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    frames = tmp_path / "noise"
+    for t in range(3):
+        write_image(frames / f"{t:03d}.png", rng.integers(0, 255, (96, 96, 3), dtype=np.uint8))
+    assert main(["preprocess", str(frames), "--out", str(tmp_path / "s"), "--quiet"]) == 2
+    assert "no hand found" in capsys.readouterr().err
