@@ -30,6 +30,8 @@ namespace hold::core {
 
 /// Most neighbours skin_weight_volume blends (k); sized for the per-voxel stack arrays.
 constexpr int kSkinMaxNeighbours = 32;
+/// Most joints inverse skinning looks up (J); sized for the per-point stack arrays.
+constexpr int kSkinMaxJoints = 64;
 
 /// |det R| at or below which a blended transform counts as singular (reference DET_EPS).
 template <typename T>
@@ -120,12 +122,12 @@ struct VertexBins {
   int dims[3];                 // cells per axis
   const int64_t* cell_start;   // [dims_x·dims_y·dims_z + 1]
   const int64_t* cell_vertex;  // [V] vertex ids grouped by cell
+  const T* cell_points;        // [V, 3] their positions, in the same order (contiguous scans)
 };
 
-/// One frame's weight-volume query.
+/// One frame's weight-volume query (the posed vertices are those of the bins).
 template <typename T>
 struct WeightVolumeQuery {
-  const T* vertices;        // [V, 3] posed vertices
   const T* vertex_weights;  // [V, J]
   const T* bounds;          // [2, 3] lo, hi of the volume's box
   int n_joints;             // J
@@ -151,7 +153,10 @@ HOLD_HD bool neighbour_before(T d2_a, int64_t id_a, T d2_b, int64_t id_b) {
 /// Inserts (d2, id) if it is among the k nearest (insertion into the sorted list).
 template <typename T>
 HOLD_HD void neighbours_insert(Neighbours<T>& nb, int k, T d2, int64_t id) {
-  if (nb.count == k && !neighbour_before(d2, id, nb.d2[k - 1], nb.id[k - 1])) return;
+  if (nb.count == k) {
+    const T worst = nb.d2[k - 1];
+    if (d2 > worst || (d2 == worst && id > nb.id[k - 1])) return;  // most candidates: one compare
+  }
   int pos = nb.count < k ? nb.count++ : k - 1;
   while (pos > 0 && neighbour_before(d2, id, nb.d2[pos - 1], nb.id[pos - 1])) {
     nb.d2[pos] = nb.d2[pos - 1];
@@ -203,12 +208,13 @@ HOLD_HD void nearest_vertices(const WeightVolumeQuery<T>& q, const T p[3], Neigh
             continue;
           const int64_t cell = x + (int64_t)bins.dims[0] * (y + (int64_t)bins.dims[1] * z);
           for (int64_t e = bins.cell_start[cell]; e < bins.cell_start[cell + 1]; ++e) {
-            const int64_t v = bins.cell_vertex[e];
-            const T* pv = q.vertices + 3 * v;
+            const T* pv = bins.cell_points + 3 * e;
             const T dx = p[0] - pv[0], dy = p[1] - pv[1], dz = p[2] - pv[2];
-            neighbours_insert(nb, q.k, dx * dx + dy * dy + dz * dz, v);
+            const T d2 = dx * dx + dy * dy + dz * dz;
+            if (d2 > bound) continue;
+            neighbours_insert(nb, q.k, d2, bins.cell_vertex[e]);
+            if (nb.count == q.k) bound = nb.d2[q.k - 1];
           }
-          if (nb.count == q.k) bound = nb.d2[q.k - 1];
         }
       }
     }
@@ -266,7 +272,7 @@ struct SkinVolumes {
   const T* volumes;   // [B, rz, ry, rx, J + 1]
   const T* bounds;    // [B, 2, 3]
   int resolution[3];  // (rx, ry, rz), each ≥ 2
-  int n_joints;       // J
+  int n_joints;       // J ≤ kSkinMaxJoints
 };
 
 /// Trilinear lookup position of a point in its frame's volume: the 8 corner voxels (flat rows of
@@ -305,15 +311,6 @@ HOLD_HD VolumeCell<T> volume_cell(const SkinVolumes<T>& v, int64_t b, const T* x
   return cell;
 }
 
-/// Channel `channel` of the volumes at a cell: Σ_c weight_c · V[row_c, channel].
-template <typename T>
-HOLD_HD T volume_value(const SkinVolumes<T>& v, const VolumeCell<T>& cell, int channel) {
-  const int64_t stride = v.n_joints + 1;
-  T acc = T(0);
-  for (int c = 0; c < 8; ++c) acc += cell.weight[c] * v.volumes[cell.row[c] * stride + channel];
-  return acc;
-}
-
 /// Everything inverse skinning derives for one point.
 template <typename T>
 struct InverseSkin {
@@ -333,13 +330,20 @@ template <typename T>
 HOLD_HD InverseSkin<T> inverse_skin_point(const SkinVolumes<T>& v, int64_t b, const T* x,
                                           const T* transforms, T max_dist, T* weights_out) {
   const VolumeCell<T> cell = volume_cell(v, b, x);
+  // Trilinear lookup of all J + 1 channels, corner by corner (each corner's row is contiguous).
+  const int64_t stride = v.n_joints + 1;
+  T looked_up[kSkinMaxJoints + 1];
+  for (int j = 0; j < stride; ++j) looked_up[j] = T(0);
+  for (int c = 0; c < 8; ++c) {
+    const T* row = v.volumes + cell.row[c] * stride;
+    for (int j = 0; j < stride; ++j) looked_up[j] += cell.weight[c] * row[j];
+  }
   InverseSkin<T> s;
   for (int e = 0; e < 12; ++e) s.m[e] = T(0);
   T total = T(0);
   for (int j = 0; j < v.n_joints; ++j) {
-    const T w = volume_value(v, cell, j);
+    const T w = looked_up[j];
     total += w;
-    if (weights_out) weights_out[j] = w;
     if (w == T(0)) continue;
     for (int e = 0; e < 12; ++e) s.m[e] += w * transforms[12 * j + e];
   }
@@ -347,7 +351,7 @@ HOLD_HD InverseSkin<T> inverse_skin_point(const SkinVolumes<T>& v, int64_t b, co
   const T norm = max_value(total, T(1e-12));
   for (int e = 0; e < 12; ++e) s.m[e] /= norm;
   if (weights_out)
-    for (int j = 0; j < v.n_joints; ++j) weights_out[j] /= norm;
+    for (int j = 0; j < v.n_joints; ++j) weights_out[j] = looked_up[j] / norm;
   const T* m = s.m;
   const T a = m[0], bb = m[1], c = m[2], d = m[4], e = m[5], f = m[6], g = m[8], h = m[9],
           i = m[10];
@@ -362,7 +366,7 @@ HOLD_HD InverseSkin<T> inverse_skin_point(const SkinVolumes<T>& v, int64_t b, co
   for (int r = 0; r < 9; ++r) s.adj[r] = adj[r];
   for (int r = 0; r < 3; ++r)
     s.x_can[r] = (adj[3 * r] * s.y[0] + adj[3 * r + 1] * s.y[1] + adj[3 * r + 2] * s.y[2]) / s.scale;
-  s.valid = cell.inside && volume_value(v, cell, v.n_joints) <= max_dist && s.regular;
+  s.valid = cell.inside && looked_up[v.n_joints] <= max_dist && s.regular;
   return s;
 }
 

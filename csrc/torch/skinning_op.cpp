@@ -10,6 +10,7 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/floor.h>
+#include <ATen/ops/index_select.h>
 #include <ATen/ops/minimum.h>
 #include <ATen/ops/stack.h>
 #include <ATen/ops/tensor.h>
@@ -113,10 +114,11 @@ constexpr const char* kVolume = "skin_weight_volume";
 constexpr double kCellScale = 2.0;
 constexpr int kMaxDims = 64;
 
-/// The bins of `vertices` [V, 3]: fills geometry and returns (cell_start, cell_vertex).
+/// The bins of `vertices` [V, 3]: fills the geometry and returns the arrays it points to,
+/// (cell_start, cell_vertex, cell_points).
 template <typename T>
-std::tuple<at::Tensor, at::Tensor> bin_vertices(const at::Tensor& vertices,
-                                                core::VertexBins<T>* bins) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_vertices(const at::Tensor& vertices,
+                                                            core::VertexBins<T>* bins) {
   const int64_t n = vertices.size(0);
   const auto [vmin, vmax] = at::aminmax(vertices, 0);
   const at::Tensor box = at::stack({vmin, vmax}).to(at::kCPU, at::kDouble).contiguous();
@@ -148,7 +150,11 @@ std::tuple<at::Tensor, at::Tensor> bin_vertices(const at::Tensor& vertices,
   at::Tensor cell_vertex = at::argsort(flat, /*stable=*/true, /*dim=*/0, /*descending=*/false);
   at::Tensor counts = at::bincount(flat, {}, n_cells);
   at::Tensor cell_start = at::cat({at::zeros({1}, counts.options()), at::cumsum(counts, 0)});
-  return {cell_start.contiguous(), cell_vertex.contiguous()};
+  at::Tensor cell_points = vertices.index_select(0, cell_vertex).contiguous();
+  bins->cell_start = cell_start.data_ptr<int64_t>();
+  bins->cell_vertex = cell_vertex.data_ptr<int64_t>();
+  bins->cell_points = cell_points.data_ptr<T>();
+  return {cell_start, cell_vertex, cell_points};
 }
 
 template <bool kCuda>
@@ -174,16 +180,13 @@ at::Tensor skin_weight_volume(const at::Tensor& posed_vertices, const at::Tensor
                                 posed_vertices.options());
   AT_DISPATCH_FLOATING_TYPES(posed_vertices.scalar_type(), kVolume, [&] {
     core::WeightVolumeQuery<scalar_t> q;
-    const auto [cell_start, cell_vertex] = bin_vertices(posed_vertices, &q.bins);
-    q.vertices = posed_vertices.data_ptr<scalar_t>();
+    const auto bin_arrays = bin_vertices(posed_vertices, &q.bins);  // alive until the launch returns
     q.vertex_weights = vertex_weights.data_ptr<scalar_t>();
     q.bounds = bounds.data_ptr<scalar_t>();
     q.n_joints = (int)n_joints;
     for (int a = 0; a < 3; ++a) q.resolution[a] = (int)resolution[a];
     q.k = (int)k;
     q.sigma_sq = (scalar_t)(sigma * sigma);
-    q.bins.cell_start = cell_start.data_ptr<int64_t>();
-    q.bins.cell_vertex = cell_vertex.data_ptr<int64_t>();
     if constexpr (kCuda) {
 #if HOLD_WITH_CUDA
       const c10::cuda::CUDAGuard guard(posed_vertices.device());
@@ -208,7 +211,9 @@ void check_inverse(const at::Tensor& x, const at::Tensor& frame, const at::Tenso
   check_frame(kInverse, frame, x, x.size(0));
   check_shape(kInverse, "volumes", volumes, {-1, -1, -1, -1, -1});
   const int64_t n_frames = volumes.size(0), channels = volumes.size(4);
-  TORCH_CHECK(channels >= 2, kInverse, ": volumes must have J + 1 >= 2 channels, got ", channels);
+  TORCH_CHECK(channels >= 2 && channels <= core::kSkinMaxJoints + 1, kInverse,
+              ": volumes must have J + 1 channels with 1 <= J <= ", core::kSkinMaxJoints, ", got ",
+              channels);
   for (int d = 1; d <= 3; ++d)
     TORCH_CHECK(volumes.size(d) >= 2, kInverse, ": volumes must have >= 2 voxels per axis, got ",
                 volumes.sizes());

@@ -8,6 +8,7 @@ import importlib
 SUITE = {
     "hashgrid": "hold.bench.hashgrid",
     "render": "hold.bench.render",
+    "skinning": "hold.bench.skinning",
 }
 
 

@@ -19,8 +19,9 @@ from .reference.skinning import DET_EPS, VOLUME_K, VOLUME_SIGMA
 __all__ = ["DET_EPS", "VOLUME_K", "VOLUME_SIGMA", "inverse_skin_volume", "lbs_points",
            "skin_weight_volume"]
 
-# Neighbours a voxel may blend: the kernel's stack arrays (core::kSkinMaxNeighbours).
+# Sizes of the kernels' stack arrays (core::kSkinMaxNeighbours, core::kSkinMaxJoints).
 MAX_NEIGHBOURS = 32
+MAX_JOINTS = 64
 
 
 def _box(op: str, name: str, bounds: torch.Tensor) -> None:
@@ -118,9 +119,9 @@ def inverse_skin_volume(x: torch.Tensor, frame: torch.Tensor, volumes: torch.Ten
     _checks.tensor(op, "frame", frame, shape=(n,), dtype=torch.int64, device=dev)
     _checks.tensor(op, "volumes", volumes, shape=(-1, -1, -1, -1, -1), dtype=dt, device=dev)
     b, rz, ry, rx, channels = volumes.shape
-    if min(rx, ry, rz) < 2 or channels < 2:
+    if min(rx, ry, rz) < 2 or not 2 <= channels <= MAX_JOINTS + 1:
         raise ValueError(f"{op}: volumes must be [B, rz, ry, rx, J + 1] with every resolution "
-                         f">= 2 and J >= 1, got {list(volumes.shape)}")
+                         f">= 2 and 1 <= J <= {MAX_JOINTS}, got {list(volumes.shape)}")
     _checks.tensor(op, "bounds", bounds, shape=(b, 2, 3), dtype=dt, device=dev)
     _checks.tensor(op, "bone_transforms", bone_transforms, shape=(b, channels - 1, 3, 4),
                    dtype=dt, device=dev)

@@ -158,7 +158,6 @@ HOLD_TEST(binned_neighbour_search_equals_brute_force) {
   for (auto& w : weights) w = uniform(rng);
   const double bounds[6] = {-0.2, -0.15, -0.25, 0.18, 0.2, 0.1};
   hold::core::WeightVolumeQuery<double> q;
-  q.vertices = verts.data();
   q.vertex_weights = weights.data();
   q.bounds = bounds;
   q.n_joints = joints;
@@ -167,7 +166,8 @@ HOLD_TEST(binned_neighbour_search_equals_brute_force) {
   q.sigma_sq = 0.01 * 0.01;
   const int64_t n_voxels = 7 * 6 * 5;
   // Cells of edge `cell` from the vertices' lower corner, enough to hold every vertex.
-  auto build = [&](double cell, std::vector<int64_t>& start, std::vector<int64_t>& order) {
+  auto build = [&](double cell, std::vector<int64_t>& start, std::vector<int64_t>& order,
+                   std::vector<double>& points) {
     double lo[3] = {1e9, 1e9, 1e9}, hi[3] = {-1e9, -1e9, -1e9};
     for (int i = 0; i < n; ++i)
       for (int a = 0; a < 3; ++a) {
@@ -190,6 +190,9 @@ HOLD_TEST(binned_neighbour_search_equals_brute_force) {
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
     order.resize(n);
     for (int i = 0; i < n; ++i) order[fill[of[i]]++] = i;
+    points.resize(3 * n);
+    for (int e = 0; e < n; ++e)
+      for (int a = 0; a < 3; ++a) points[3 * e + a] = verts[3 * order[e] + a];
     for (int a = 0; a < 3; ++a) {
       q.bins.lo[a] = lo[a];
       q.bins.dims[a] = dims[a];
@@ -198,13 +201,15 @@ HOLD_TEST(binned_neighbour_search_equals_brute_force) {
     q.bins.slack = 1e-9;
     q.bins.cell_start = start.data();
     q.bins.cell_vertex = order.data();
+    q.bins.cell_points = points.data();
   };
   std::vector<int64_t> start, order;
+  std::vector<double> points;
   std::vector<double> brute(n_voxels * (joints + 1)), binned(n_voxels * (joints + 1));
-  build(10.0, start, order);
+  build(10.0, start, order, points);
   CHECK(q.bins.dims[0] * q.bins.dims[1] * q.bins.dims[2] == 1);
   hold::kernels::cpu::skin_weight_volume<double>(hold::Exec{}, q, brute.data());
-  build(0.04, start, order);
+  build(0.04, start, order, points);
   CHECK(q.bins.dims[0] * q.bins.dims[1] * q.bins.dims[2] > 100);
   hold::kernels::cpu::skin_weight_volume<double>(hold::Exec{}, q, binned.data());
   bool same = true;
