@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from hold.models.fields.priors import VolumeSDF, mesh_sdf_volume
 from hold.models.fields.sdf_field import SDFColorField
 from hold.models.hand.base import HandModel, HandOutput
-from hold.ops import HashGridSpec, occgrid_pack
-from hold.ops.reference.skinning import inverse_skin_volume, skin_weight_volume
+from hold.ops import HashGridSpec, inverse_skin_volume, occgrid_pack, skin_weight_volume
 
 
 class HandNode(torch.nn.Module):
@@ -82,11 +81,12 @@ class HandNode(torch.nn.Module):
         frames = torch.arange(self.n_frames) if frames is None else frames
         posed = self.output(frames).vertices
         res_m, res_v = self.mask_resolution, self.volume_resolution
+        vertex_weights = self.hand.skin_weights.contiguous()
         for i, f in enumerate(frames.tolist()):
             verts = posed[i]
             bounds = torch.stack([verts.min(0).values - self.margin - 0.005,
                                   verts.max(0).values + self.margin + 0.005])
-            volume = skin_weight_volume(verts, self.hand.skin_weights, bounds, (res_v,) * 3)
+            volume = skin_weight_volume(verts, vertex_weights, bounds, (res_v,) * 3)
             self.volumes[f] = volume
             self.mask_aabbs[f] = bounds
             # Distance to the hand at the mask's cell centres (trilinear in the volume's last
@@ -109,5 +109,5 @@ class HandNode(torch.nn.Module):
         lookup[batch_frames] = torch.arange(batch_frames.numel())
         local = lookup[frame]
         return inverse_skin_volume(x, local, self.volumes[batch_frames],
-                                   self.mask_aabbs[batch_frames], bone_transforms[:, :, :3, :],
-                                   self.margin + 0.005)
+                                   self.mask_aabbs[batch_frames],
+                                   bone_transforms[:, :, :3, :].contiguous(), self.margin + 0.005)
