@@ -35,6 +35,7 @@ from hold.preprocess.frames import list_image_files
 
 MAX_BACKGROUND_FRAMES = 64
 SKIN_THRESHOLD = 2.75  # Mahalanobis distance to the skin colour model
+REACH_EXCLUSION = 0.9  # hand lengths around the fingertips kept out of the first background estimate
 MIN_THRESHOLD = 4.0  # CIELAB units: the smallest colour change that counts as foreground
 
 
@@ -189,7 +190,7 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
         tips = joints2d[t, [4, 8, 12]]
         if np.isfinite(tips).all():
             centre = tips.mean(0)
-            exclude[t] |= (u - centre[0]) ** 2 + (v - centre[1]) ** 2 < (0.9 * hand_len) ** 2
+            exclude[t] |= (u - centre[0]) ** 2 + (v - centre[1]) ** 2 < (REACH_EXCLUSION * hand_len) ** 2
     background, _ = background_model(images, exclude)
     distance, noise = _change(lab, background, ~near_hand)
     threshold = max(4.0 * noise, MIN_THRESHOLD)

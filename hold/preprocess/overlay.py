@@ -69,11 +69,10 @@ def draw_frame(rgb: np.ndarray, labels: np.ndarray | None, keypoints: np.ndarray
         for p in keypoints[:, :2]:
             cv2.circle(image, pt(p), max(2, scale), (255, 255, 255), 1, cv2.LINE_AA)
     if caption:
-        font_scale = 0.35 * max(1, scale) * max(1.0, image.shape[1] / 512)
-        cv2.putText(image, caption, (4, int(14 * max(1, scale) * max(1.0, image.shape[1] / 512))),
-                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(image, caption, (4, int(14 * max(1, scale) * max(1.0, image.shape[1] / 512))),
-                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
+        font_scale = max(0.45, image.shape[1] / 900)
+        origin = (6, int(10 + 22 * font_scale))
+        cv2.putText(image, caption, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(image, caption, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
     return image
 
 

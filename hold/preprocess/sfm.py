@@ -37,7 +37,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 MIN_OBJECT_PX = 240
 MAX_UPSCALE = 3.0
-MAX_HAND_DISAGREEMENT_DEG = 40.0  # catches SfM flips, tolerates a 2D-only hand's orientation error
+MAX_HAND_DISAGREEMENT_DEG = 25.0  # measured: 40° let wrong SfM frames through (banana 24° vs 11°)
 MIN_REGISTERED_FRACTION = 0.3
 
 
@@ -135,7 +135,9 @@ def run_sfm(images: np.ndarray, object_masks: np.ndarray, K: np.ndarray, refine_
             rgb = cv2.resize(images[t], size, interpolation=cv2.INTER_CUBIC) if up > 1 else images[t].copy()
             mask = cv2.resize(object_masks[t].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
             rgb[mask == 0] = 128
-            keep = cv2.erode(mask, np.ones((5, 5), np.uint8)) * 255
+            # Features within ~3 source pixels of the mask's edge may see the hand or background.
+            radius = max(2, round(3 * up))
+            keep = cv2.erode(mask, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)) * 255
             cv2.imwrite(str(image_dir / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             cv2.imwrite(str(mask_dir / f"{name}.png"), keep)
             names.append(name)
