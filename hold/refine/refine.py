@@ -31,12 +31,14 @@ class RefineConfig:
     lr_scale: float = 5e-3
     articulation: bool = False  # also refine the 45 finger angles (with the pose prior)
     sdf_resolution: int = 64
-    object_points: int = 2000
-    target_pixels: int = 300  # mask pixels per frame and label for the coverage term
+    object_points: int = 1000  # surface points of the object (and hand vertices) projected
+    target_pixels: int = 200  # mask pixels per frame and label for the coverage term
     w_outside: float = 1.0  # pixels
     w_coverage: float = 1.0  # pixels
-    w_contact: float = 0.05  # mm²
+    w_contact: float = 0.01  # mm²
+    contact_fraction: float = 0.02  # of the contact zone pulled onto the object per frame
     w_penetration: float = 0.5  # mm²
+    w_scale: float = 10.0  # (log scale)²: the masks, not contact alone, should resize the object
     w_keypoints: float = 0.05
     w_smooth: float = 1e5  # m² / rad² second differences
     w_anchor: float = 1e3
@@ -85,6 +87,9 @@ def refine_poses(scene, labels: np.ndarray, keypoints2d: np.ndarray | None = Non
     outside = torch.from_numpy(terms.distance_outside(allowed))
     hand_targets = terms.mask_targets(labels, LABEL_HAND, cfg.target_pixels, cfg.seed)
     object_targets = terms.mask_targets(labels, LABEL_OBJECT, cfg.target_pixels, cfg.seed + 1)
+    # Silhouettes need only a subset of the hand's vertices (it is ~3k dense).
+    hand_subset = torch.randperm(hand.hand.template.shape[0],
+                                 generator=torch.Generator().manual_seed(cfg.seed))[:cfg.object_points]
     observed = None if keypoints2d is None else torch.as_tensor(keypoints2d, dtype=torch.float32)
 
     with torch.no_grad():
@@ -93,6 +98,7 @@ def refine_poses(scene, labels: np.ndarray, keypoints2d: np.ndarray | None = Non
         hand_orient0 = hand.global_orient.detach().clone()
         hand_transl0 = hand.transl.detach().clone()
         hand_pose0 = hand.hand_pose.detach().clone()
+        hand_rot0 = axis_angle_to_matrix(hand_orient0)
     obj_rot = torch.zeros(T, 3, requires_grad=True)
     obj_trans = torch.zeros(T, 3, requires_grad=True)
     log_scale = torch.zeros((), requires_grad=True)
@@ -109,6 +115,7 @@ def refine_poses(scene, labels: np.ndarray, keypoints2d: np.ndarray | None = Non
 
     def evaluate() -> dict[str, torch.Tensor]:
         rot, trans = _rigid(obj_rot, obj_trans, base_rot, base_trans)
+        hand_rot = axis_angle_to_matrix(h_orient)
         scale = scale0 * log_scale.exp()  # metres per unit of the object's field
         out = hand.hand(h_orient, h_pose, hand.betas.detach()[None], h_transl)
         verts = out.vertices  # [T, V, 3] camera frame
@@ -116,21 +123,25 @@ def refine_poses(scene, labels: np.ndarray, keypoints2d: np.ndarray | None = Non
         # Hand vertices in the object frame (inverse similarity), SDF back in metres.
         local = ((verts - trans[:, None]) @ rot) / scale
         sdf = scale * sdf_fn(local.reshape(-1, 3)).reshape(T, -1)
-        uv_hand, uv_obj = terms.project(verts, K), terms.project(obj_cam, K)
+        uv_hand = terms.project(verts[:, hand_subset], K)
+        uv_obj = terms.project(obj_cam, K)
         values = {
             "outside": cfg.w_outside * (terms.outside_penalty(uv_hand, outside)
                                         + terms.outside_penalty(uv_obj, outside)),
-            "coverage": cfg.w_coverage * (terms.coverage_penalty(uv_hand, hand_targets)
-                                          + terms.coverage_penalty(uv_obj, object_targets)),
-            "contact": cfg.w_contact * terms.contact_penalty(sdf[:, contact_ids]),
+            "coverage": cfg.w_coverage * (terms.coverage_penalty(uv_hand, *hand_targets)
+                                          + terms.coverage_penalty(uv_obj, *object_targets)),
+            "contact": cfg.w_contact * terms.contact_penalty(sdf[:, contact_ids],
+                                                             cfg.contact_fraction),
             "penetration": cfg.w_penetration * terms.penetration_penalty(sdf),
+            # Rotations compared as matrices (axis-angle vectors jump near π).
             "smooth": cfg.w_smooth * (terms.second_difference(trans)
                                       + terms.second_difference(rot) * 0.01
                                       + terms.second_difference(h_transl)
-                                      + terms.second_difference(h_orient) * 0.01),
+                                      + terms.second_difference(hand_rot) * 0.01),
             "anchor": cfg.w_anchor * ((obj_trans**2).sum(1).mean() + (obj_rot**2).sum(1).mean() * 0.01
                                       + ((h_transl - hand_transl0) ** 2).sum(1).mean()
-                                      + ((h_orient - hand_orient0) ** 2).sum(1).mean() * 0.01),
+                                      + ((hand_rot - hand_rot0) ** 2).sum((1, 2)).mean() * 0.01),
+            "scale": cfg.w_scale * log_scale**2,
         }
         if observed is not None and cfg.w_keypoints > 0:
             values["keypoints"] = cfg.w_keypoints * terms.keypoint_penalty(

@@ -55,24 +55,33 @@ def outside_penalty(uv: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
     return sample_image(distance, uv).mean()
 
 
-def coverage_penalty(uv: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
-    """Mean over frames of the mean distance (pixels) from each target pixel [M_t, 2] of the
-    mask to the nearest projected vertex uv[t] [N, 2]."""
-    values = [torch.cdist(target, uv[t]).min(dim=1).values.mean()
-              for t, target in enumerate(targets) if len(target)]
-    return torch.stack(values).mean() if values else uv.new_zeros(())
+def coverage_penalty(uv: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean distance (pixels) from each target pixel of a label's masks to the nearest projected
+    vertex of its mesh. uv [T, N, 2]; targets [T, M, 2] with valid [T, M] marking real
+    (unpadded) targets. The nearest vertex is found without gradients and the loss pulls exactly
+    that vertex (the usual chamfer trick: a gather in the backward, not a distance table)."""
+    with torch.no_grad():
+        nearest = torch.cdist(targets, uv).argmin(dim=2)  # [T, M]
+    picked = torch.gather(uv, 1, nearest[..., None].expand(-1, -1, 2))
+    distance = (picked - targets).norm(dim=-1)
+    return (distance * valid).sum() / valid.sum().clamp(min=1)
 
 
-def mask_targets(labels: np.ndarray, label: int, count: int, seed: int) -> list[torch.Tensor]:
-    """Per frame, up to `count` pixels (u, v) of the label, drawn with a fixed seed."""
+def mask_targets(labels: np.ndarray, label: int, count: int,
+                 seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per frame, up to `count` pixels (u, v) of the label, drawn with a fixed seed: targets
+    [T, count, 2] (padded with zeros) and valid [T, count]."""
     rng = np.random.default_rng(seed)
-    out = []
+    targets = torch.zeros(len(labels), count, 2)
+    valid = torch.zeros(len(labels), count)
     for t in range(len(labels)):
         vs, us = np.nonzero(labels[t] == label)
-        pick = rng.choice(len(us), min(count, len(us)), replace=False) if len(us) else []
-        out.append(torch.tensor(np.stack([us[pick], vs[pick]], 1), dtype=torch.float32)
-                   if len(us) else torch.zeros(0, 2))
-    return out
+        if len(us):
+            pick = rng.choice(len(us), min(count, len(us)), replace=False)
+            targets[t, :len(pick)] = torch.tensor(np.stack([us[pick], vs[pick]], 1),
+                                                  dtype=torch.float32)
+            valid[t, :len(pick)] = 1
+    return targets, valid
 
 
 # -- hand–object interaction ------------------------------------------------------------------

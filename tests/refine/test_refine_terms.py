@@ -101,7 +101,7 @@ def test_silhouette_terms_move_a_shifted_hand_back():
 
     def loss(t):
         uv = terms.project(hand_vertices(hand, start + t)[None], K)
-        return terms.outside_penalty(uv, outside) + terms.coverage_penalty(uv, targets)
+        return terms.outside_penalty(uv, outside) + terms.coverage_penalty(uv, *targets)
 
     delta = optimise_translation(loss, steps=200, lr=5e-4)
     error = (start + delta - true_t)[:2].norm()
