@@ -193,9 +193,12 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
             track = hand3d.lift_keypoints(keypoints, K, (W, H))
             sfm_info["focal_prior_px"] = round(float(K_prior[0, 0]), 3)
             sfm_info["focal_sfm_px"] = round(result.focal, 3)
-        keep = sfm.check_against_hand(result.poses, track.wrist_poses, track.observed)
+        keep, disagreement = sfm.check_against_hand(result.poses, track.wrist_poses, track.observed)
         sfm_info["dropped_disagreeing_with_hand"] = int((result.registered & ~keep).sum())
-        if keep.mean() >= sfm.MIN_REGISTERED_FRACTION:
+        sfm_info["median_hand_disagreement_deg"] = None if np.isnan(disagreement) else round(disagreement, 2)
+        if disagreement > sfm.MAX_MEDIAN_DISAGREEMENT_DEG:
+            sfm_info["status"] = f"rejected: SfM disagrees with the hand's motion (median {disagreement:.0f} deg)"
+        elif keep.mean() >= sfm.MIN_REGISTERED_FRACTION:
             raw = np.where(keep[:, None, None], result.poses, np.nan)
             pts = _trim_points(result.points)
             scale, scale_info = align.fit_object_scale(raw, pts, track.joints, keep & track.observed)

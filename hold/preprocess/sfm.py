@@ -10,9 +10,11 @@ masked out, upscaled so that the object spans at least ``MIN_OBJECT_PX`` pixels.
 
 Robustness that HOLD lacks (its most reported failure is bad COLMAP poses):
 
-- each registered frame's relative rotation is checked against the hand's (the object is held
-  rigidly most of the time); frames that disagree by more than ``MAX_HAND_DISAGREEMENT_DEG`` are
-  dropped as SfM outliers;
+- the SfM rotations are checked against the hand's motion (the object is held rigidly most of
+  the time): an SfM whose median frame disagrees by more than ``MAX_MEDIAN_DISAGREEMENT_DEG``
+  is rejected as a whole (e.g. a model of static background leaking through the masks), single
+  frames beyond ``MAX_HAND_DISAGREEMENT_DEG`` are dropped; the hand (2D-only IK) is too noisy
+  in orientation to judge good SfM frames more finely (measured);
 - gaps between registered frames are interpolated (slerp/lerp), frames before the first / after
   the last registered one follow the hand rigidly from the nearest registered frame;
 - when SfM registers too few frames (texture-poor objects), every pose is **hand-attached**:
@@ -37,7 +39,8 @@ from scipy.spatial.transform import Rotation, Slerp
 
 MIN_OBJECT_PX = 240
 MAX_UPSCALE = 3.0
-MAX_HAND_DISAGREEMENT_DEG = 25.0  # measured: 40° let wrong SfM frames through (banana 24° vs 11°)
+MAX_HAND_DISAGREEMENT_DEG = 60.0  # a registered frame further from the hand's motion is an outlier
+MAX_MEDIAN_DISAGREEMENT_DEG = 30.0  # an SfM whose median frame is further is rejected as a whole
 MIN_REGISTERED_FRACTION = 0.3
 
 
@@ -214,29 +217,35 @@ def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(cosine))
 
 
-def check_against_hand(poses: np.ndarray, wrist_poses: np.ndarray, hand_ok: np.ndarray,
-                       max_deg: float = MAX_HAND_DISAGREEMENT_DEG) -> np.ndarray:
-    """[T] bool: registered frames whose rotation relative to the reference frame agrees with
-    the hand's relative rotation within ``max_deg`` (reference: the registered frame with an
-    observed hand that agrees with the most others)."""
+def hand_disagreement(poses: np.ndarray, wrist_poses: np.ndarray, hand_ok: np.ndarray) -> np.ndarray:
+    """[T] angle (degrees, NaN where not comparable) between each registered frame's
+    object-in-hand rotation Q_tᵀ R_t and the sequence's typical one (the frame whose grip has
+    the smallest median angle to all others). For a rigid grasp and a correct SfM it is the
+    hand's own orientation noise; a failed SfM (a static background model, a flipped frame)
+    disagrees by tens of degrees."""
     registered = np.isfinite(poses[:, 0, 0])
     candidates = np.flatnonzero(registered & hand_ok)
+    out = np.full(len(poses), np.nan)
     if len(candidates) < 2:
-        return registered
-    R = poses[candidates, :3, :3]
-    Q = wrist_poses[candidates, :3, :3]
-    best, best_count, best_agree = None, -1, None
-    for i in range(len(candidates)):
-        # object-in-hand rotation Q_tᵀ R_t is constant for a rigid grasp
-        grip = np.einsum("nji,njk->nik", Q, R)
-        agree = rotation_angle_deg(grip, np.broadcast_to(grip[i], grip.shape)) < max_deg
-        if agree.sum() > best_count:
-            best, best_count, best_agree = i, int(agree.sum()), agree
-    keep = np.zeros(len(poses), bool)
-    keep[candidates[best_agree]] = True
-    # registered frames without an observed hand: keep them (nothing to check against)
-    keep |= registered & ~hand_ok
-    return keep
+        return out
+    grip = np.einsum("nji,njk->nik", wrist_poses[candidates, :3, :3], poses[candidates, :3, :3])
+    angles = np.stack([rotation_angle_deg(grip, np.broadcast_to(g, grip.shape)) for g in grip])
+    reference = int(np.argmin(np.median(angles, axis=1)))
+    out[candidates] = angles[reference]
+    return out
+
+
+def check_against_hand(poses: np.ndarray, wrist_poses: np.ndarray, hand_ok: np.ndarray,
+                       max_deg: float = MAX_HAND_DISAGREEMENT_DEG) -> tuple[np.ndarray, float]:
+    """(keep [T] bool, median disagreement in degrees). Frames that disagree with the hand's
+    motion by more than ``max_deg`` (``hand_disagreement``) are dropped as SfM outliers;
+    registered frames without an observed hand are kept."""
+    registered = np.isfinite(poses[:, 0, 0])
+    angle = hand_disagreement(poses, wrist_poses, hand_ok)
+    compared = np.isfinite(angle)
+    keep = registered & ~(compared & (angle > max_deg))
+    median = float(np.median(angle[compared])) if compared.any() else float("nan")
+    return keep, median
 
 
 def fill_poses(poses: np.ndarray, valid: np.ndarray, wrist_poses: np.ndarray) -> tuple[np.ndarray, list[str]]:
