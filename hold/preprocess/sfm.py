@@ -12,9 +12,9 @@ Robustness that HOLD lacks (its most reported failure is bad COLMAP poses):
 
 - the SfM rotations are checked against the hand's motion (the object is held rigidly most of
   the time): an SfM whose median frame disagrees by more than ``MAX_MEDIAN_DISAGREEMENT_DEG``
-  is rejected as a whole (e.g. a model of static background leaking through the masks), single
-  frames beyond ``MAX_HAND_DISAGREEMENT_DEG`` are dropped; the hand (2D-only IK) is too noisy
-  in orientation to judge good SfM frames more finely (measured);
+  is rejected as a whole (e.g. a model of static background leaking through the masks); single
+  frames that jump more than ``MAX_JUMP_DEG`` away from their registered neighbours are dropped
+  (the 2D-only hand is too noisy in orientation to judge single frames: measured);
 - gaps between registered frames are interpolated (slerp/lerp), frames before the first / after
   the last registered one follow the hand rigidly from the nearest registered frame;
 - when SfM registers too few frames (texture-poor objects), every pose is **hand-attached**:
@@ -39,7 +39,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 MIN_OBJECT_PX = 240
 MAX_UPSCALE = 3.0
-MAX_HAND_DISAGREEMENT_DEG = 60.0  # a registered frame further from the hand's motion is an outlier
+MAX_JUMP_DEG = 20.0  # a registered frame this far from the slerp of its neighbours is an outlier
 MAX_MEDIAN_DISAGREEMENT_DEG = 30.0  # an SfM whose median frame is further is rejected as a whole
 MIN_REGISTERED_FRACTION = 0.3
 
@@ -235,15 +235,33 @@ def hand_disagreement(poses: np.ndarray, wrist_poses: np.ndarray, hand_ok: np.nd
     return out
 
 
+def temporal_outliers(poses: np.ndarray, max_deg: float = MAX_JUMP_DEG) -> np.ndarray:
+    """[T] bool: registered frames whose rotation is more than ``max_deg`` from the slerp of
+    their registered neighbours (an SfM frame that flipped or snapped to a wrong model) while
+    those neighbours agree with each other within ``max_deg``."""
+    registered = np.flatnonzero(np.isfinite(poses[:, 0, 0]))
+    out = np.zeros(len(poses), bool)
+    for i in range(1, len(registered) - 1):
+        a, t, b = registered[i - 1], registered[i], registered[i + 1]
+        pair = Rotation.from_matrix(poses[[a, b], :3, :3])
+        if rotation_angle_deg(poses[a, :3, :3], poses[b, :3, :3]) > max_deg:
+            continue
+        middle = Slerp([a, b], pair)([t]).as_matrix()[0]
+        out[t] = rotation_angle_deg(middle, poses[t, :3, :3]) > max_deg
+    return out
+
+
 def check_against_hand(poses: np.ndarray, wrist_poses: np.ndarray, hand_ok: np.ndarray,
-                       max_deg: float = MAX_HAND_DISAGREEMENT_DEG) -> tuple[np.ndarray, float]:
-    """(keep [T] bool, median disagreement in degrees). Frames that disagree with the hand's
-    motion by more than ``max_deg`` (``hand_disagreement``) are dropped as SfM outliers;
-    registered frames without an observed hand are kept."""
+                       max_deg: float = MAX_JUMP_DEG) -> tuple[np.ndarray, float]:
+    """(keep [T] bool, median disagreement with the hand in degrees). The hand judges the SfM as
+    a whole (``hand_disagreement``; the caller rejects it above ``MAX_MEDIAN_DISAGREEMENT_DEG``);
+    single frames are dropped by the SfM's own temporal consistency (``temporal_outliers``),
+    since a 2D-only hand's orientation is too noisy to judge one frame (measured: the per-frame
+    hand check dropped good SfM frames, including frame 0, on the occluded-hand sequences)."""
     registered = np.isfinite(poses[:, 0, 0])
     angle = hand_disagreement(poses, wrist_poses, hand_ok)
     compared = np.isfinite(angle)
-    keep = registered & ~(compared & (angle > max_deg))
+    keep = registered & ~temporal_outliers(poses, max_deg)
     median = float(np.median(angle[compared])) if compared.any() else float("nan")
     return keep, median
 

@@ -34,13 +34,18 @@ def test_fill_poses_interpolates_inside_and_attaches_at_the_ends():
     assert sfm.rotation_angle_deg(filled[5, :3, :3], truth[5, :3, :3]) < 5.0  # a random walk, slerped
 
 
-def test_check_against_hand_drops_sfm_outliers():
+def test_sfm_outliers_are_dropped_and_a_wrong_sfm_disagrees_with_the_hand():
     T = 12
     wrist = _poses(T, 2)
     poses = wrist.copy()
     poses[4, :3, :3] = Rotation.from_rotvec([0.0, 0.0, 1.4]).as_matrix() @ poses[4, :3, :3]
     keep, median = sfm.check_against_hand(poses, wrist, np.ones(T, bool))
-    assert not keep[4] and keep.sum() == T - 1 and median < 1e-6
+    assert not keep[4] and keep.sum() == T - 1 and median < 1e-6  # one frame off: median unaffected
+    static = np.tile(np.eye(4), (T, 1, 1))  # a model of static background: no rotation at all
+    wrist_turning = wrist.copy()
+    wrist_turning[:, :3, :3] = Rotation.from_rotvec(np.linspace(0, 2.5, T)[:, None] * [0, 1, 0]).as_matrix()
+    _, median = sfm.check_against_hand(static, wrist_turning, np.ones(T, bool))
+    assert median > sfm.MAX_MEDIAN_DISAGREEMENT_DEG
 
 
 def test_object_scale_puts_the_object_in_the_fingers():
