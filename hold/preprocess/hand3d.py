@@ -9,6 +9,7 @@ poses) but reported as not observed, so ``init/`` gets NaN rows there.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,7 @@ def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int
         fit = fit_hand(model, keypoints2d=keypoints2d, camera=K,
                        settings=settings or default_settings(image_size), betas=betas)
         with torch.no_grad():
-            double = model.double() if model.template.dtype != torch.float64 else model
+            double = model if model.template.dtype == torch.float64 else copy.deepcopy(model).double()
             out = double(fit.global_orient, fit.hand_pose, fit.betas.expand(len(fit.transl), -1), fit.transl)
     finally:
         torch.set_num_threads(threads)
