@@ -75,8 +75,9 @@ HOLD_HD void lbs_point_fwd(const T* x, const T* weights, const T* transforms, in
   lbs_apply(m, x, y);
 }
 
-/// Per-point gradients of y = M x̃ (x̃ = [x; 1]) given g = ∂L/∂y [3]:
-///   grad_x = Rᵀ g  [3],   grad_weights[j] = g · (T_j x̃)  [J]   (each skipped when nullptr).
+/// Per-point gradients of y = M x̃ (x̃ = [x; 1]) given grad_y = ∂L/∂y [3]; x [3]; weights [J];
+/// transforms [J, 12]:  grad_x [3] = Rᵀ grad_y,  grad_weights [J]: g · (T_j x̃)  (each skipped
+/// when nullptr).
 template <typename T>
 HOLD_HD void lbs_point_bwd(const T* grad_y, const T* x, const T* weights, const T* transforms,
                            int n_joints, T* grad_x, T* grad_weights) {
@@ -95,8 +96,9 @@ HOLD_HD void lbs_point_bwd(const T* grad_y, const T* x, const T* weights, const 
   }
 }
 
-/// Bone gradient of one (joint, point): grad_transform [12] += w_j · g x̃ᵀ. Scatters: launch with
-/// an owned-rows helper (parallel_for_owned_levels with joints as the rows' owners).
+/// Bone gradient of one (joint, point): grad_transform [12] += w_j · grad_y x̃ᵀ; grad_y [3],
+/// x [3]. Scatters: launch with an owned-rows helper (parallel_for_owned_levels, joints as the
+/// rows' owners).
 template <typename T>
 HOLD_HD void lbs_point_bwd_bone(const T* grad_y, const T* x, T weight, T* grad_transform) {
   if (weight == T(0)) return;
@@ -118,7 +120,7 @@ template <typename T>
 struct VertexBins {
   T lo[3];                     // corner of cell (0, 0, 0)
   T cell;                      // edge length of a cell
-  T slack;                     // tolerance of the binning, added to every distance bound
+  T slack;                     // tolerance of the binning, taken off every cell-distance bound
   int dims[3];                 // cells per axis
   const int64_t* cell_start;   // [dims_x·dims_y·dims_z + 1]
   const int64_t* cell_vertex;  // [V] vertex ids grouped by cell
@@ -155,7 +157,7 @@ template <typename T>
 HOLD_HD void neighbours_insert(Neighbours<T>& nb, int k, T d2, int64_t id) {
   if (nb.count == k) {
     const T worst = nb.d2[k - 1];
-    if (d2 > worst || (d2 == worst && id > nb.id[k - 1])) return;  // most candidates: one compare
+    if (d2 > worst || (d2 == worst && id > nb.id[k - 1])) return;  // ties: lower id first
   }
   int pos = nb.count < k ? nb.count++ : k - 1;
   while (pos > 0 && neighbour_before(d2, id, nb.d2[pos - 1], nb.id[pos - 1])) {
