@@ -65,8 +65,11 @@ def extension_modules():
         f'-DHOLD_CUDA_ARCHS="{archs}"',
     ]
     cxx = defines + (["-O0", "-g"] if debug else ["-O3", "-g0"])
-    if os.environ.get("HOLD_NATIVE_ARCH") == "1":
+    arch = os.environ.get("HOLD_NATIVE_ARCH")
+    if arch == "1":
         cxx.append("-march=native")
+    elif arch:
+        cxx.append(f"-march={arch}")
     link = []
     if openmp:  # share torch's OpenMP runtime, so torch.set_num_threads governs our loops too
         cxx.append("-fopenmp")

@@ -78,11 +78,33 @@ struct LevelCell {
   T pass[3];      // d x̂ / dx per axis (1 inside the closed unit cube, else 0)
 };
 
-/// x [3] → cell of level `level`. Clamps to the unit cube; NaN becomes 0 (never UB).
+/// The constants of one level, in the kernel's scalar type (built once per level and block on
+/// the CPU, per thread on CUDA).
 template <typename T>
-HOLD_HD LevelCell<T> hashgrid_cell(const HashGridLayout& layout, int level, const T* x) {
+struct HashLevel {
+  T scale;         // scale_l
+  uint32_t res;    // vertices per axis
+  uint32_t size;   // rows of the level
+  bool hashed;     // res³ > T
+  int64_t offset;  // first row of the level
+};
+
+template <typename T>
+HOLD_HD HashLevel<T> hashgrid_level(const HashGridLayout& layout, int level) {
+  HashLevel<T> h;
+  h.scale = (T)layout.scale[level];
+  h.res = layout.resolution[level];
+  h.size = layout.offset[level + 1] - layout.offset[level];
+  h.hashed = layout.hashed[level];
+  h.offset = layout.offset[level];
+  return h;
+}
+
+/// x [3] → its cell on a level. Clamps to the unit cube; NaN becomes 0 (never UB).
+template <typename T>
+HOLD_HD LevelCell<T> hashgrid_cell(const HashLevel<T>& lv, const T* x) {
   LevelCell<T> cell;
-  const T scale = (T)layout.scale[level];
+  const T scale = lv.scale;
   for (int d = 0; d < 3; ++d) {
     const T v = x[d];
     const T clamped = v > T(0) ? (v < T(1) ? v : T(1)) : T(0);
@@ -96,18 +118,18 @@ HOLD_HD LevelCell<T> hashgrid_cell(const HashGridLayout& layout, int level, cons
   return cell;
 }
 
-/// Rows (within level `level`) of the 8 corner vertices cell.g + bits(c), c = 0..7 with bit d
+/// Rows (within the level) of the 8 corner vertices cell.g + bits(c), c = 0..7 with bit d
 /// of c selecting the upper vertex on axis d.
-HOLD_HD void hashgrid_corner_rows(const HashGridLayout& layout, int level, const uint32_t g[3],
-                                  uint32_t rows[8]) {
-  const uint32_t size = layout.offset[level + 1] - layout.offset[level];
-  if (layout.hashed[level]) {
+template <typename T>
+HOLD_HD void hashgrid_corner_rows(const HashLevel<T>& lv, const uint32_t g[3], uint32_t rows[8]) {
+  const uint32_t size = lv.size;
+  if (lv.hashed) {
     const uint32_t hy[2] = {g[1] * kHashPrimeY, (g[1] + 1) * kHashPrimeY};
     const uint32_t hz[2] = {g[2] * kHashPrimeZ, (g[2] + 1) * kHashPrimeZ};
     for (int c = 0; c < 8; ++c)
       rows[c] = ((g[0] + (c & 1)) ^ hy[(c >> 1) & 1] ^ hz[c >> 2]) & (size - 1);
   } else {
-    const uint32_t res = layout.resolution[level];
+    const uint32_t res = lv.res;
     const uint32_t base = g[0] + g[1] * res + g[2] * res * res;
     for (int c = 0; c < 8; ++c) {
       const uint32_t index = base + (c & 1) + ((c >> 1) & 1) * res + (c >> 2) * res * res;
@@ -151,14 +173,14 @@ HOLD_HD CornerWeight<T> hashgrid_corner_weight(const T frac[3], int corner) {
 /// Forward of one (point, level): out[f] = Σ_c w_c θ[row_c, f].
 /// x [3]; params [P, F]; out [F] (the level's slice of the point's [L·F] output row).
 template <typename T, int F>
-HOLD_HD void hashgrid_fwd_level(const HashGridLayout& layout, int level, const T* x,
+HOLD_HD void hashgrid_fwd_level(const HashLevel<T>& lv, const T* x,
                                 const T* HOLD_RESTRICT params, T* HOLD_RESTRICT out) {
-  const LevelCell<T> cell = hashgrid_cell(layout, level, x);
+  const LevelCell<T> cell = hashgrid_cell(lv, x);
   uint32_t rows[8];
   T w[8];
-  hashgrid_corner_rows(layout, level, cell.g, rows);
+  hashgrid_corner_rows(lv, cell.g, rows);
   hashgrid_corner_weights(cell.frac, w);
-  const T* table = params + (int64_t)layout.offset[level] * F;
+  const T* table = params + lv.offset * F;
   T acc[F];
   for (int f = 0; f < F; ++f) acc[f] = T(0);
   for (int c = 0; c < 8; ++c) {
@@ -171,8 +193,8 @@ HOLD_HD void hashgrid_fwd_level(const HashGridLayout& layout, int level, const T
 /// Parameter gradient of one (point, level): grad_params[row_c, f] += w_c · grad_out[f].
 /// grad_out [F]; grad_params [P, F]. Scatters: launch with parallel_for_owned_levels.
 template <typename T, int F>
-HOLD_HD void hashgrid_bwd_params_level(const HashGridLayout& layout, int level, const T* x,
-                                       const T* grad_out, T* grad_params) {
+HOLD_HD void hashgrid_bwd_params_level(const HashLevel<T>& lv, const T* x, const T* grad_out,
+                                       T* grad_params) {
   T g[F];
   bool any = false;
   for (int f = 0; f < F; ++f) {
@@ -180,12 +202,12 @@ HOLD_HD void hashgrid_bwd_params_level(const HashGridLayout& layout, int level, 
     any |= g[f] != T(0);
   }
   if (!any) return;  // saves 8 scatters for samples the loss did not reach
-  const LevelCell<T> cell = hashgrid_cell(layout, level, x);
+  const LevelCell<T> cell = hashgrid_cell(lv, x);
   uint32_t rows[8];
   T w[8];
-  hashgrid_corner_rows(layout, level, cell.g, rows);
+  hashgrid_corner_rows(lv, cell.g, rows);
   hashgrid_corner_weights(cell.frac, w);
-  T* table = grad_params + (int64_t)layout.offset[level] * F;
+  T* table = grad_params + lv.offset * F;
   for (int c = 0; c < 8; ++c) {
     T* row = table + (int64_t)rows[c] * F;
     for (int f = 0; f < F; ++f) scatter_add(row + f, w[c] * g[f]);
@@ -200,10 +222,11 @@ HOLD_HD void hashgrid_bwd_x_point(const HashGridLayout& layout, const T* x, cons
                                   const T* HOLD_RESTRICT params, T* HOLD_RESTRICT grad_x) {
   T acc[3] = {T(0), T(0), T(0)};
   for (int level = 0; level < layout.n_levels; ++level) {
-    const LevelCell<T> cell = hashgrid_cell(layout, level, x);
+    const HashLevel<T> lv = hashgrid_level<T>(layout, level);
+    const LevelCell<T> cell = hashgrid_cell(lv, x);
     uint32_t rows[8];
-    hashgrid_corner_rows(layout, level, cell.g, rows);
-    const T* table = params + (int64_t)layout.offset[level] * F;
+    hashgrid_corner_rows(lv, cell.g, rows);
+    const T* table = params + lv.offset * F;
     const T* g = grad_out + level * F;
     T dpos[3] = {T(0), T(0), T(0)};
     for (int c = 0; c < 8; ++c) {
@@ -213,8 +236,7 @@ HOLD_HD void hashgrid_bwd_x_point(const HashGridLayout& layout, const T* x, cons
       const CornerWeight<T> cw = hashgrid_corner_weight(cell.frac, c);
       for (int d = 0; d < 3; ++d) dpos[d] += cw.dw[d] * v;
     }
-    const T scale = (T)layout.scale[level];
-    for (int d = 0; d < 3; ++d) acc[d] += scale * cell.pass[d] * dpos[d];
+    for (int d = 0; d < 3; ++d) acc[d] += lv.scale * cell.pass[d] * dpos[d];
   }
   for (int d = 0; d < 3; ++d) grad_x[d] = acc[d];
 }
@@ -226,16 +248,15 @@ HOLD_HD void hashgrid_bwd_x_point(const HashGridLayout& layout, const T* x, cons
 /// gg_x [3]; grad_out [F]; params [P, F]; grad_grad_out [F]; grad_params [P, F].
 /// Scatters: launch with parallel_for_owned_levels.
 template <typename T, int F>
-HOLD_HD void hashgrid_bwd_bwd_level(const HashGridLayout& layout, int level, const T* x,
-                                    const T* gg_x, const T* grad_out, const T* params,
-                                    T* grad_grad_out, T* grad_params) {
-  const LevelCell<T> cell = hashgrid_cell(layout, level, x);
+HOLD_HD void hashgrid_bwd_bwd_level(const HashLevel<T>& lv, const T* x, const T* gg_x,
+                                    const T* grad_out, const T* params, T* grad_grad_out,
+                                    T* grad_params) {
+  const LevelCell<T> cell = hashgrid_cell(lv, x);
   uint32_t rows[8];
-  hashgrid_corner_rows(layout, level, cell.g, rows);
-  const T scale = (T)layout.scale[level];
+  hashgrid_corner_rows(lv, cell.g, rows);
   T q[3];
-  for (int d = 0; d < 3; ++d) q[d] = gg_x[d] * scale * cell.pass[d];
-  const int64_t base = (int64_t)layout.offset[level] * F;
+  for (int d = 0; d < 3; ++d) q[d] = gg_x[d] * lv.scale * cell.pass[d];
+  const int64_t base = lv.offset * F;
   T acc[F];
   for (int f = 0; f < F; ++f) acc[f] = T(0);
   for (int c = 0; c < 8; ++c) {
@@ -261,13 +282,13 @@ HOLD_HD void hashgrid_bwd_bwd_x_point(const HashGridLayout& layout, const T* x, 
                                       T* HOLD_RESTRICT grad_x) {
   T acc[3] = {T(0), T(0), T(0)};
   for (int level = 0; level < layout.n_levels; ++level) {
-    const LevelCell<T> cell = hashgrid_cell(layout, level, x);
+    const HashLevel<T> lv = hashgrid_level<T>(layout, level);
+    const LevelCell<T> cell = hashgrid_cell(lv, x);
     uint32_t rows[8];
-    hashgrid_corner_rows(layout, level, cell.g, rows);
-    const T scale = (T)layout.scale[level];
+    hashgrid_corner_rows(lv, cell.g, rows);
     T q[3];
-    for (int d = 0; d < 3; ++d) q[d] = gg_x[d] * scale * cell.pass[d];
-    const T* table = params + (int64_t)layout.offset[level] * F;
+    for (int d = 0; d < 3; ++d) q[d] = gg_x[d] * lv.scale * cell.pass[d];
+    const T* table = params + lv.offset * F;
     const T* g = grad_out + level * F;
     T h[3] = {T(0), T(0), T(0)};
     for (int c = 0; c < 8; ++c) {
@@ -285,7 +306,7 @@ HOLD_HD void hashgrid_bwd_bwd_x_point(const HashGridLayout& layout, const T* x, 
       h[1] += v * sd[1] * (q[0] * sd[0] * wd[2] + q[2] * sd[2] * wd[0]);
       h[2] += v * sd[2] * (q[0] * sd[0] * wd[1] + q[1] * sd[1] * wd[0]);
     }
-    for (int e = 0; e < 3; ++e) acc[e] += scale * cell.pass[e] * h[e];
+    for (int e = 0; e < 3; ++e) acc[e] += lv.scale * cell.pass[e] * h[e];
   }
   for (int e = 0; e < 3; ++e) grad_x[e] = acc[e];
 }

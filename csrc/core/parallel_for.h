@@ -48,12 +48,13 @@ void parallel_for(int64_t n, F f, const Exec& ex) {
   HOLD_CUDA_CHECK(cudaGetLastError());
 }
 
-/// f(level, i) for every level in [0, n_levels) and i in [0, n). Consecutive threads share a
-/// level (tiny-cuda-nn's blockIdx.y = level layout), so one level's table is hot in L2.
-template <typename F>
-void parallel_for_levels(int64_t n, int n_levels, F f, const Exec& ex) {
+/// f(prepare(level), i) for every level in [0, n_levels) and i in [0, n): prepare builds the
+/// per-level constants. Consecutive threads share a level (tiny-cuda-nn's blockIdx.y = level
+/// layout), so one level's table is hot in L2.
+template <typename P, typename F>
+void parallel_for_levels(int64_t n, int n_levels, P prepare, F f, const Exec& ex) {
   parallel_for(
-      n * n_levels, [=] __device__(int64_t k) { f((int)(k / n), k % n); }, ex);
+      n * n_levels, [=] __device__(int64_t k) { f(prepare((int)(k / n)), k % n); }, ex);
 }
 
 /// f(i) for i in [0, n) for cheap scatter passes; bodies use the atomic core::scatter_* ops.
@@ -63,9 +64,9 @@ void parallel_for_scatter(int64_t n, F f, const Exec& ex) {
 }
 
 /// Same visiting order; bodies may scatter with core::scatter_add, which is atomic here.
-template <typename F>
-void parallel_for_owned_levels(int64_t n, int n_levels, F f, const Exec& ex) {
-  parallel_for_levels(n, n_levels, f, ex);
+template <typename P, typename F>
+void parallel_for_owned_levels(int64_t n, int n_levels, P prepare, F f, const Exec& ex) {
+  parallel_for_levels(n, n_levels, prepare, f, ex);
 }
 
 #else  // host
@@ -78,18 +79,21 @@ void parallel_for(int64_t n, F f, const Exec&) {
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 
-/// f(level, i) for every level and i. Threads take blocks of points; inside a block the level
-/// loop is outermost so each level's table stays in cache while the block walks it.
-template <typename F>
-void parallel_for_levels(int64_t n, int n_levels, F f, const Exec&) {
+/// f(prepare(level), i) for every level and i. Threads take blocks of points; inside a block
+/// the level loop is outermost, so prepare runs once per level and block and each level's table
+/// stays in cache while the block walks it.
+template <typename P, typename F>
+void parallel_for_levels(int64_t n, int n_levels, P prepare, F f, const Exec&) {
   if (n <= 0) return;
-  constexpr int64_t kBlock = 2048;
+  constexpr int64_t kBlock = 16384;
   const int64_t n_blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < n_blocks; ++b) {
     const int64_t end = std::min(n, (b + 1) * kBlock);
-    for (int level = 0; level < n_levels; ++level)
-      for (int64_t i = b * kBlock; i < end; ++i) f(level, i);
+    for (int level = 0; level < n_levels; ++level) {
+      const auto ctx = prepare(level);
+      for (int64_t i = b * kBlock; i < end; ++i) f(ctx, i);
+    }
   }
 }
 
@@ -105,10 +109,10 @@ void parallel_for_scatter(int64_t n, F f, const Exec&) {
 /// deterministic and independent of the thread count. Points are walked in blocks, all of a
 /// thread's levels per block, so per-point inputs ([N, L·F] gradients) are read from cache
 /// rather than streamed once per level.
-template <typename F>
-void parallel_for_owned_levels(int64_t n, int n_levels, F f, const Exec&) {
+template <typename P, typename F>
+void parallel_for_owned_levels(int64_t n, int n_levels, P prepare, F f, const Exec&) {
   if (n <= 0) return;
-  constexpr int64_t kBlock = 4096;
+  constexpr int64_t kBlock = 16384;
 #pragma omp parallel
   {
 #ifdef _OPENMP
@@ -118,12 +122,26 @@ void parallel_for_owned_levels(int64_t n, int n_levels, F f, const Exec&) {
 #endif
     for (int64_t start = 0; start < n; start += kBlock) {
       const int64_t end = std::min(n, start + kBlock);
-      for (int level = thread; level < n_levels; level += n_threads)
-        for (int64_t i = start; i < end; ++i) f(level, i);
+      for (int level = thread; level < n_levels; level += n_threads) {
+        const auto ctx = prepare(level);
+        for (int64_t i = start; i < end; ++i) f(ctx, i);
+      }
     }
   }
 }
 
 #endif
+
+/// The forms without per-level constants: f(level, i).
+template <typename F>
+void parallel_for_levels(int64_t n, int n_levels, F f, const Exec& ex) {
+  parallel_for_levels(n, n_levels, [] HOLD_DEVICE_LAMBDA(int level) { return level; }, f, ex);
+}
+
+template <typename F>
+void parallel_for_owned_levels(int64_t n, int n_levels, F f, const Exec& ex) {
+  parallel_for_owned_levels(n, n_levels, [] HOLD_DEVICE_LAMBDA(int level) { return level; }, f,
+                            ex);
+}
 
 }  // namespace hold

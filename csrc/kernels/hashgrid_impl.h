@@ -26,15 +26,36 @@ void dispatch_features(int n_features, Fn fn) {
   }
 }
 
+/// A level's constants and its index, built once per level (and block) by the launch helpers.
+template <typename T>
+struct Level {
+  core::HashLevel<T> h;
+  int index;
+};
+
+/// The `prepare` of the launch helpers: level index → Level (a functor, not a lambda, because
+/// nvcc forbids extended lambdas in functions with a deduced return type).
+template <typename T>
+struct LevelOf {
+  core::HashGridLayout layout;
+  HOLD_HD Level<T> operator()(int level) const {
+    return Level<T>{core::hashgrid_level<T>(layout, level), level};
+  }
+};
+
+template <typename T>
+LevelOf<T> level_of(const core::HashGridLayout& layout) {
+  return LevelOf<T>{layout};
+}
+
 template <typename T, int F>
 void encode_fwd(const Exec& ex, const core::HashGridLayout& layout, int64_t n, const T* x,
                 const T* params, T* out) {
   const int64_t row = (int64_t)layout.n_levels * F;
   parallel_for_levels(
-      n, layout.n_levels,
-      [=] HOLD_DEVICE_LAMBDA(int level, int64_t i) {
-        core::hashgrid_fwd_level<T, F>(layout, level, x + 3 * i, params,
-                                       out + i * row + level * F);
+      n, layout.n_levels, level_of<T>(layout),
+      [=] HOLD_DEVICE_LAMBDA(const Level<T>& lv, int64_t i) {
+        core::hashgrid_fwd_level<T, F>(lv.h, x + 3 * i, params, out + i * row + lv.index * F);
       },
       ex);
 }
@@ -45,10 +66,10 @@ void encode_bwd(const Exec& ex, const core::HashGridLayout& layout, int64_t n,
   const int64_t row = (int64_t)layout.n_levels * F;
   if (grad_params)
     parallel_for_owned_levels(
-        n, layout.n_levels,
-        [=] HOLD_DEVICE_LAMBDA(int level, int64_t i) {
-          core::hashgrid_bwd_params_level<T, F>(layout, level, x + 3 * i,
-                                                grad_out + i * row + level * F, grad_params);
+        n, layout.n_levels, level_of<T>(layout),
+        [=] HOLD_DEVICE_LAMBDA(const Level<T>& lv, int64_t i) {
+          core::hashgrid_bwd_params_level<T, F>(lv.h, x + 3 * i, grad_out + i * row + lv.index * F,
+                                                grad_params);
         },
         ex);
   if (grad_x)
@@ -68,12 +89,13 @@ void encode_bwd_bwd(const Exec& ex, const core::HashGridLayout& layout, int64_t 
   const int64_t row = (int64_t)layout.n_levels * F;
   if (grad_grad_out || grad_params)
     parallel_for_owned_levels(
-        n, layout.n_levels,
-        [=] HOLD_DEVICE_LAMBDA(int level, int64_t i) {
-          core::hashgrid_bwd_bwd_level<T, F>(
-              layout, level, x + 3 * i, grad_grad_x + 3 * i, grad_out + i * row + level * F,
-              params, grad_grad_out ? grad_grad_out + i * row + level * F : nullptr,
-              grad_params);
+        n, layout.n_levels, level_of<T>(layout),
+        [=] HOLD_DEVICE_LAMBDA(const Level<T>& lv, int64_t i) {
+          const int64_t at = i * row + lv.index * F;
+          core::hashgrid_bwd_bwd_level<T, F>(lv.h, x + 3 * i, grad_grad_x + 3 * i,
+                                             grad_out + at, params,
+                                             grad_grad_out ? grad_grad_out + at : nullptr,
+                                             grad_params);
         },
         ex);
   if (grad_x)

@@ -36,6 +36,12 @@ class TrainConfig:
     # schedule
     occupancy_every: int = 16
     occupancy_warmup: int = 64
+    # The occupancy test uses β_occ = max(β, floor), the floor annealed from start to end over
+    # the first occupancy_anneal steps: wide bands while the surface still moves a lot.
+    occupancy_beta_start: float = 0.01
+    occupancy_beta_end: float = 0.003
+    occupancy_anneal: int = 400
+    occupancy_threshold: float = 0.01
     hand_refresh_every: int = 200
     log_every: int = 50
     # rendering

@@ -83,10 +83,13 @@ class Trainer:
     # -- schedule ------------------------------------------------------------------------------
 
     def refresh_object_occupancy(self) -> None:
-        obj = self.scene.object
-        obj.occupancy.refresh(obj.sdf, float(obj.beta().detach()), self.cfg.object_step,
-                              self.step_count, self.generator,
-                              warmup_steps=self.cfg.occupancy_warmup, unit=float(obj.scale))
+        cfg, obj = self.cfg, self.scene.object
+        progress = min(self.step_count / max(cfg.occupancy_anneal, 1), 1.0)
+        floor = cfg.occupancy_beta_start + (cfg.occupancy_beta_end - cfg.occupancy_beta_start) * progress
+        beta = max(float(obj.beta().detach()), floor)
+        obj.occupancy.threshold = cfg.occupancy_threshold
+        obj.occupancy.refresh(obj.sdf, beta, cfg.object_step, self.step_count, self.generator,
+                              warmup_steps=cfg.occupancy_warmup, unit=float(obj.scale))
 
     def maybe_refresh(self) -> None:
         cfg, s = self.cfg, self.step_count
@@ -150,7 +153,7 @@ class Trainer:
         self.optimizer.step()
         self.step_count += 1
         self.history.samples += out.counts["object"] + out.counts["hand"]
-        values = {k: float(v) for k, v in terms.items()}
+        values = {k: float(v.detach()) for k, v in terms.items()}
         values.update(loss=float(loss), samples=out.counts["object"] + out.counts["hand"])
         return values
 

@@ -36,7 +36,8 @@ HOLD_TEST(dense_level_is_trilinear_interpolation_of_vertex_values) {
       for (uint32_t i = 0; i < 5; ++i) params[i + 5 * j + 25 * k] = i + 10.0 * j + 100.0 * k;
   const double x[3] = {0.3, 0.55, 0.7};
   double out = 0;
-  hold::core::hashgrid_fwd_level<double, 1>(layout, 0, x, params.data(), &out);
+  hold::core::hashgrid_fwd_level<double, 1>(hold::core::hashgrid_level<double>(layout, 0), x,
+                                            params.data(), &out);
   const double p[3] = {4 * 0.3 + 0.5, 4 * 0.55 + 0.5, 4 * 0.7 + 0.5};
   CHECK_NEAR(out, p[0] + 10 * p[1] + 100 * p[2], 1e-12);
   // Its position gradient is then (4, 40, 400).
@@ -53,7 +54,7 @@ HOLD_TEST(hashed_rows_use_the_coherent_prime_hash) {
   CHECK(layout.hashed[0]);
   const uint32_t g[3] = {3, 5, 7};
   uint32_t rows[8];
-  hold::core::hashgrid_corner_rows(layout, 0, g, rows);
+  hold::core::hashgrid_corner_rows(hold::core::hashgrid_level<float>(layout, 0), g, rows);
   for (int c = 0; c < 8; ++c) {
     const uint32_t vx = 3 + (c & 1), vy = 5 + ((c >> 1) & 1), vz = 7 + (c >> 2);
     CHECK(rows[c] == ((vx * 1u) ^ (vy * 2654435761u) ^ (vz * 805459861u)) % 16u);
@@ -71,7 +72,8 @@ HOLD_TEST(position_gradient_matches_finite_differences) {
   auto loss = [&](const double* xx) {
     double s = 0, out[2];
     for (int l = 0; l < 4; ++l) {
-      hold::core::hashgrid_fwd_level<double, 2>(layout, l, xx, params.data(), out);
+      hold::core::hashgrid_fwd_level<double, 2>(hold::core::hashgrid_level<double>(layout, l), xx,
+                                                params.data(), out);
       s += g[2 * l] * out[0] + g[2 * l + 1] * out[1];
     }
     return s;
@@ -100,7 +102,8 @@ HOLD_TEST(cpu_launchers_match_per_element_calls_and_weights_sum_to_one) {
   for (int64_t i = 0; i < n; i += 97)
     for (int l = 0; l < 6; ++l) {
       float ref[2];
-      hold::core::hashgrid_fwd_level<float, 2>(layout, l, &x[3 * i], params.data(), ref);
+      hold::core::hashgrid_fwd_level<float, 2>(hold::core::hashgrid_level<float>(layout, l),
+                                               &x[3 * i], params.data(), ref);
       CHECK(ref[0] == out[i * 12 + 2 * l] && ref[1] == out[i * 12 + 2 * l + 1]);
     }
   hold::kernels::cpu::hashgrid_encode_bwd<float>(hold::Exec{}, layout, n, grad_out.data(),
