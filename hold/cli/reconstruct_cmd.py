@@ -89,17 +89,13 @@ def run(args) -> int:
 
 
 def _preprocess_video(video: Path, out: Path) -> Path:
-    from hold.io.errors import InputError
+    """Run the front-end (hold-fast preprocess, default options) into OUT/sequence once."""
+    from hold.preprocess import preprocess
 
-    try:
-        from hold.preprocess import preprocess_video
-    except ImportError as exc:
-        raise InputError(f"{video}: reconstructing from a video needs the front-end "
-                         f"(hold.preprocess), which is not available ({exc}); make a sequence "
-                         "folder (docs/SEQUENCE_FORMAT.md) and pass that instead") from exc
     seq = out / "sequence"
     if not (seq / "meta.json").is_file():
-        preprocess_video(video, seq)
+        print(f"preprocessing {video} → {seq} (hold-fast preprocess; see docs/FRONTEND.md)")
+        preprocess(video, seq)
     return seq
 
 
