@@ -130,6 +130,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     if not resume and (out_dir / "result.json").exists():
         log(f"note: {out_dir} holds an earlier result; it is replaced when this run finishes")
     state["input"] = input_path or str(seq_dir)
+    work.save_state(state)  # from the start, so that `--resume OUT` finds the input
     timings = state["timings_s"]
 
     start = time.perf_counter()

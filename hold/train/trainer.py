@@ -154,7 +154,7 @@ class Trainer:
         self.step_count += 1
         self.history.samples += out.counts["object"] + out.counts["hand"]
         values = {k: float(v.detach()) for k, v in terms.items()}
-        values.update(loss=float(loss), samples=out.counts["object"] + out.counts["hand"])
+        values.update(loss=float(loss.detach()), samples=out.counts["object"] + out.counts["hand"])
         return values
 
     def run(self, until_step: int | None = None, progress: bool = True, log=None,

@@ -1,0 +1,117 @@
+"""`hold-fast reconstruct` as a product: a run killed mid-stage (SIGKILL, in a subprocess) and
+resumed ends with the metrics of an uninterrupted run, and bad inputs give one clear message,
+a non-zero exit and nothing written to OUT."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hold.cli.main import main
+from hold.models.hand.builtin import BuiltinHand
+from hold.synth.generate import generate_sequence
+from tests.conftest import requires_native
+
+TRAIN = {"frames_per_step": 2, "rays_per_frame": 128, "object_grid": 32, "log_every": 10,
+         "hand_refresh_every": 1000, "occupancy_warmup": 16, "checkpoint_every_s": 0.5}
+CONFIG = {
+    "coarse": {**TRAIN, "steps": 150},
+    "refine": {"iterations": 20, "sdf_resolution": 32, "object_points": 300},
+    "final": {**TRAIN, "steps": 20},
+    "mesh_resolution": 64,
+    "report": False,
+}
+METRICS = ("mpjpe_mm", "cd_cm2", "f10_percent", "cd_h_cm2")
+
+
+@pytest.fixture(scope="module")
+def tiny_sequence(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seq") / "tiny"
+    generate_sequence(root, object="025_mug", frames=4, size=(96, 96), seed=5,
+                      hand_model=BuiltinHand(), video=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny.json"
+    path.write_text(json.dumps(CONFIG))
+    return path
+
+
+def _command(*args):
+    return [sys.executable, "-m", "hold.cli.main", "reconstruct", *map(str, args),
+            "--threads", "2", "--seed", "0"]
+
+
+def _metrics(out):
+    return json.loads((out / "summary.json").read_text())["metrics"]
+
+
+@requires_native
+def test_killed_run_resumes_to_the_same_metrics(tiny_sequence, config_file, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    reference = tmp_path / "uninterrupted"
+    subprocess.run(_command(tiny_sequence, "--out", reference, "--config", config_file),
+                   check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_command(tiny_sequence, "--out", killed, "--config", config_file),
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = killed / ".work" / "coarse.ckpt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a little further into the stage than the checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    state = json.loads((killed / ".work" / "state.json").read_text())
+    assert state["stage"] == "coarse", "killed after the coarse stage: the test must kill mid-stage"
+    assert not (killed / "result.json").exists()
+
+    subprocess.run(_command("--resume", killed, "--config", config_file), check=True, env=env,
+                   capture_output=True)
+    expected, resumed = _metrics(reference), _metrics(killed)
+    for name in METRICS:
+        assert resumed[name] == pytest.approx(expected[name], rel=0.05), name
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("case", ["missing_folder", "broken_meta", "mask_size", "unwritable_out"])
+def test_bad_input_one_message_nothing_written(case, tiny_sequence, config_file, tmp_path,
+                                                capsys):
+    seq = tmp_path / "seq"
+    out = tmp_path / "out"
+    expected = {"missing_folder": "seq", "broken_meta": "meta.json", "mask_size": "masks",
+                "unwritable_out": "not writable"}[case]
+    if case == "missing_folder":
+        pass
+    elif case == "broken_meta":
+        _copy(tiny_sequence, seq)
+        (seq / "meta.json").write_text('{"format": "hold-fast-sequence", "num_frames": ')
+    elif case == "mask_size":
+        _copy(tiny_sequence, seq)
+        Image.fromarray(np.zeros((50, 60), np.uint8)).save(seq / "masks" / "000002.png")
+    elif case == "unwritable_out":
+        _copy(tiny_sequence, seq)
+        blocker = tmp_path / "a_file"
+        blocker.write_text("not a folder")
+        out = blocker / "out"
+    status = main(["reconstruct", str(seq), "--out", str(out), "--config", str(config_file)])
+    err = capsys.readouterr().err
+    assert status != 0
+    assert expected in err, err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1, err
+    assert not out.exists() or not any(out.iterdir())
