@@ -4,6 +4,7 @@ culling, samples/s of the whole step, and where the time goes (encoding, MLPs, s
 marching, compositing, the rest of torch, Python). The numbers in docs/ENGINE.md come from
 
     python tools/profile_step.py SEQ_DIR [--warmup 300] [--steps 40] [--threads 2]
+                                 [--rays-per-frame 256]
 
 The warm-up lets the occupancy grids cull as they do for most of a run.
 """
@@ -32,6 +33,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rays-per-frame", type=int, default=None,
+                        help="override TrainConfig.rays_per_frame (4 frames per step)")
     args = parser.parse_args()
 
     import hold.train.trainer as trainer_module
@@ -41,7 +44,8 @@ def main() -> None:
     from hold.train.trainer import Trainer
 
     torch.set_num_threads(args.threads)
-    cfg = TrainConfig(threads=args.threads)
+    cfg = TrainConfig(threads=args.threads, **({"rays_per_frame": args.rays_per_frame}
+                                                if args.rays_per_frame else {}))
     scene, data, _ = build_scene(load_sequence(args.sequence), cfg)
     trainer = Trainer(scene, data, cfg)
     for _ in range(args.warmup):
@@ -65,12 +69,15 @@ def main() -> None:
     trainer_module.render = original
 
     with torch.profiler.profile() as prof:
+        profiled_start = time.perf_counter()
         for _ in range(args.steps):
             trainer.step()
+        wall_profiled = time.perf_counter() - profiled_start
     events = prof.key_averages()
     total_us = sum(e.self_cpu_time_total for e in events)
     split = {name: 0.0 for name, _ in CATEGORIES}
     split["other torch ops"] = 0.0
+    others = []
     for e in events:
         for name, prefixes in CATEGORIES:
             if e.key.startswith(prefixes):
@@ -78,7 +85,8 @@ def main() -> None:
                 break
         else:
             split["other torch ops"] += e.self_cpu_time_total
-    profiled_s = total_us / 1e6  # time inside torch ops; the remainder of the wall time is Python
+            others.append((e.self_cpu_time_total, e.key))
+    profiled_s = total_us / 1e6  # time inside torch ops; the rest of the profiled wall time is Python
     per_step_ms = seconds / args.steps * 1000
 
     print(f"sequence {args.sequence}, {args.threads} threads, after {args.warmup} warm-up steps")
@@ -86,11 +94,13 @@ def main() -> None:
           f"{samples / seconds / 1e3:.0f} k samples/s (hand + object)")
     for node, n in sorted(counts.items()):
         print(f"  {node:10s} {n / (rays * args.steps):6.2f} samples/ray after culling")
-    wall_profiled = per_step_ms * args.steps / 1000
     print("time split (self CPU time of the ops; Python = wall time not inside any op):")
     for name, us in split.items():
         print(f"  {name:22s} {100 * us / 1e6 / wall_profiled:5.1f} %")
     print(f"  {'Python + framework':22s} {100 * max(wall_profiled - profiled_s, 0) / wall_profiled:5.1f} %")
+    print("largest of the other torch ops:")
+    for us, key in sorted(others, reverse=True)[:8]:
+        print(f"  {key:40s} {100 * us / 1e6 / wall_profiled:5.1f} %")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ final training → result folder, overlay video, turntable, loss plot and an HTM
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
@@ -60,9 +61,10 @@ def run(args) -> int:
 
     source, out, resume = _resolve(args)
     if args.device == "cuda":
-        raise InputError("--device cuda: GPU training is not wired up in this version; the "
-                         "CUDA kernels build and are tested for parity, but the engine runs on "
-                         "the CPU (use --device cpu)")
+        _check_cuda()
+        print("note: --device cuda is experimental in this version: every kernel passes its "
+              "CPU/CUDA parity tests on a GPU, but no whole reconstruction has been run on one "
+              "yet (docs/ENGINE.md §8)", file=sys.stderr)
     if args.demo:
         from hold.pipeline.demo import demo_config, make_demo_sequence
 
@@ -77,6 +79,8 @@ def run(args) -> int:
             raise InputError(f"{source}: not a sequence folder or a video file "
                              f"({', '.join(sorted(VIDEO_SUFFIXES))})")
         cfg = ReconstructConfig.load(args.config, seed=args.seed, threads=args.threads)
+    if args.device == "cuda":
+        cfg.coarse.device = cfg.final.device = "cuda"
     if args.hand:
         cfg.hand = args.hand
     if args.mano_dir:
@@ -86,6 +90,21 @@ def run(args) -> int:
     summary = reconstruct(seq, out, cfg, resume=resume, input_path=str(source or seq))
     print(_summary_text(summary, out))
     return 0
+
+
+def _check_cuda() -> None:
+    import torch
+
+    from hold.io.errors import InputError
+    from hold.ops import _loader
+
+    if not torch.cuda.is_available():
+        raise InputError("--device cuda: torch sees no CUDA device (torch "
+                         f"{torch.__version__}); install a CUDA build of torch (README, "
+                         "'Installing with CUDA') or use --device cpu")
+    if not _loader.has_native("cuda"):
+        raise InputError("--device cuda: hold._C was built without CUDA kernels; rebuild with "
+                         "HOLD_WITH_CUDA=1 (README, 'Installing with CUDA')")
 
 
 def _preprocess_video(video: Path, out: Path) -> Path:

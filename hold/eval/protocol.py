@@ -55,7 +55,7 @@ PROTOCOL = Protocol()
 # --------------------------------------------------------------------------- default protocol
 
 
-def _first_scored_frame_rotation(result: Result, gt: GroundTruth, frames: np.ndarray) -> np.ndarray:
+def first_scored_frame_rotation(result: Result, gt: GroundTruth, frames: np.ndarray) -> np.ndarray:
     """Rotation from the predicted object frame to the true one implied by the poses at the
     first scored frame, [3, 3] (an ICP start that makes the alignment independent of luck)."""
     t = frames[0]
@@ -68,16 +68,21 @@ def _first_scored_frame_rotation(result: Result, gt: GroundTruth, frames: np.nda
 
 def shape_metrics(
     pred_points: np.ndarray, gt_points: np.ndarray, protocol: Protocol = PROTOCOL,
-    extra_starts: np.ndarray | None = None,
+    extra_starts: np.ndarray | None = None, return_distances: bool = False,
 ) -> dict:
-    """CD (cm²), F5, F10 (%) and the ICP scale for two object-frame sample sets [N, 3]."""
+    """CD (cm²), F5, F10 (%) and the ICP scale for two object-frame sample sets [N, 3]; with
+    ``return_distances`` also the aligned ChamferResult under "distances" (per-point errors)."""
     pred_centred, gt_centred = center_points(pred_points), center_points(gt_points)
     similarity, _ = align_similarity(
         pred_centred, gt_centred, restarts=protocol.restarts, seed=protocol.seed, extra_starts=extra_starts
     )
     distances = chamfer(similarity.apply(pred_centred), gt_centred)
     f5, f10 = (f_score(distances.pred_to_gt, distances.gt_to_pred, tau) for tau in protocol.f_thresholds_m)
-    return {"cd_cm2": distances.cd, "f5_percent": f5, "f10_percent": f10, "icp_scale": similarity.scale}
+    metrics = {"cd_cm2": distances.cd, "f5_percent": f5, "f10_percent": f10,
+               "icp_scale": similarity.scale}
+    if return_distances:
+        metrics["distances"] = distances
+    return metrics
 
 
 def _scored_frames(gt: GroundTruth) -> np.ndarray:
@@ -98,7 +103,7 @@ def evaluate(result: Result, gt: GroundTruth, protocol: Protocol = PROTOCOL) -> 
                                  protocol.num_samples, protocol.seed)
     gt_points = sample_surface(gt.object_mesh.vertices, gt.object_mesh.faces,
                                protocol.num_samples, protocol.seed)
-    pose_start = _first_scored_frame_rotation(result, gt, frames)
+    pose_start = first_scored_frame_rotation(result, gt, frames)
     shape = shape_metrics(pred_points, gt_points, protocol, extra_starts=pose_start[None])
 
     cd_h = hand_relative_chamfer_per_frame(

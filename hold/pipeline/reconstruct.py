@@ -169,6 +169,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
                         Trainer(scene, data, cfg.coarse))
     if state["stage"] == "refine":
         t = time.perf_counter()
+        scene.cpu()  # refinement runs on the CPU (small dense problems, numpy masks)
         info = refine_poses(scene, data.labels.numpy(), seq.init.hand_keypoints2d, cfg.refine,
                             progress=progress)
         timings["refine"] = time.perf_counter() - t
@@ -185,6 +186,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
 
     t = time.perf_counter()
     summary = {"init": init_info, "config": cfg.to_dict()}
+    scene.cpu()
     export_result(scene, out_dir, timings, cfg.to_dict(), mesh_resolution=cfg.mesh_resolution)
     timings["export"] = time.perf_counter() - t
     if has_ground_truth(seq_dir):

@@ -55,8 +55,8 @@ def render(scene, origins: torch.Tensor, dirs: torch.Tensor, frame: torch.Tensor
     """scene: has ``object`` (ObjectNode) and ``hand`` (HandNode). origins, dirs [R, 3];
     frame [R] int64 (each in batch_frames); bg_rgb [R, 3]; offsets [R] marching jitter."""
     n = origins.shape[0]
-    near = torch.full((n,), settings.near)
-    far = torch.full((n,), settings.far)
+    near = torch.full((n,), settings.near, device=origins.device)
+    far = torch.full((n,), settings.far, device=origins.device)
     obj, hand = scene.object, scene.hand
 
     # --- object: canonical grid placed by the per-frame pose --------------------------------

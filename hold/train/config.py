@@ -17,6 +17,7 @@ class TrainConfig:
     rays_per_frame: int = 256
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"  # "cuda": scene and pixels on the GPU (refinement and export stay on the CPU)
     # learning rates (Adam)
     lr_grid: float = 1e-2
     lr_mlp: float = 2e-3

@@ -70,13 +70,19 @@ class Trainer:
     """Owns the optimiser and the schedule; ``run`` trains for ``cfg.steps`` steps."""
 
     def __init__(self, scene, data: TrainData, cfg: TrainConfig):
-        self.scene, self.data, self.cfg = scene, data, cfg
+        self.device = torch.device(cfg.device)
+        # The scene and the pixels move to the device; the boxes (pixel sampling) and the
+        # random generator stay on the CPU, so a seed means the same rays on every device.
+        self.scene = scene.to(self.device)
+        self.data = TrainData(data.images.to(self.device), data.labels.to(self.device),
+                              data.boxes, data.init_joints.to(self.device))
+        self.cfg = cfg
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.optimizer = torch.optim.Adam(_param_groups(scene, cfg), eps=1e-15)
         self.settings = RenderSettings(object_step=cfg.object_step, hand_step=cfg.hand_step)
         self.step_count = 0
         self.history = History()
-        joints = data.init_joints
+        joints = self.data.init_joints
         self.joint_valid = torch.isfinite(joints).all(-1).all(-1)
         self.init_joints = torch.nan_to_num(joints)
 
@@ -108,11 +114,13 @@ class Trainer:
         frames = torch.randperm(T, generator=self.generator)[: cfg.frames_per_step].sort().values
         pixels, ray_frame = sample_pixels(data.boxes, frames, cfg.rays_per_frame, width, height,
                                           self.generator)
+        dev = self.device
+        frames, pixels, ray_frame = frames.to(dev), pixels.to(dev), ray_frame.to(dev)
         origins, dirs = pixel_rays(scene.K, pixels)
         target = data.images[ray_frame, pixels[:, 1], pixels[:, 0]]
         labels = data.labels[ray_frame, pixels[:, 1], pixels[:, 0]]
         keep = (labels != losses.LABEL_IGNORE).float()
-        offsets = torch.rand(len(origins), generator=self.generator)
+        offsets = torch.rand(len(origins), generator=self.generator).to(dev)
         out = render(scene, origins, dirs, ray_frame, scene.background(pixels), frames,
                      self.settings, offsets)
 
@@ -125,10 +133,11 @@ class Trainer:
         if cfg.w_eikonal > 0:
             n = cfg.eikonal_points
             lo, hi = obj.bounds[0], obj.bounds[1]
-            uniform = lo + (hi - lo) * torch.rand(n // 2, 3, generator=self.generator)
+            uniform = lo + (hi - lo) * torch.rand(n // 2, 3, generator=self.generator).to(dev)
             near = out.object_points
             if len(near):
-                near = near[torch.randint(0, len(near), (n - n // 2,), generator=self.generator)]
+                pick = torch.randint(0, len(near), (n - n // 2,), generator=self.generator)
+                near = near[pick.to(dev)]
             terms["eikonal"] = cfg.w_eikonal * losses.eikonal(obj.field.sdf,
                                                               torch.cat([uniform, near]))
         if cfg.w_hand_prior > 0 and len(out.hand_residual):

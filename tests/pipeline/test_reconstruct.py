@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -115,3 +116,13 @@ def test_bad_input_one_message_nothing_written(case, tiny_sequence, config_file,
     assert expected in err, err
     assert len([line for line in err.splitlines() if line.strip()]) == 1, err
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_device_cuda_without_a_gpu_says_what_is_missing(tiny_sequence, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(["reconstruct", str(tiny_sequence), "--out", str(out), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "--device cuda" in err and "CUDA" in err, err
+    assert not out.exists()

@@ -59,14 +59,15 @@ class OccupancyGrid(torch.nn.Module):
         occupied ones (instant-NGP's schedule). The SDF is read at the cell centres: with the
         half-diagonal margin of sdf_occupancy that bounds the whole cell (no jitter needed).
         """
-        n = self.resolution**3
+        n, device = self.resolution**3, self.density.device
+        # Random draws come from the (CPU) generator, so runs reproduce on any device.
         if step_count < warmup_steps:
-            cells = torch.arange(n)
+            cells = torch.arange(n, device=device)
         else:
-            uniform = torch.randint(0, n, (n // 4,), generator=generator)
+            uniform = torch.randint(0, n, (n // 4,), generator=generator).to(device)
             occupied = torch.nonzero(self.density > self.threshold).reshape(-1)
             if occupied.numel():
-                pick = torch.randint(0, occupied.numel(), (n // 4,), generator=generator)
+                pick = torch.randint(0, occupied.numel(), (n // 4,), generator=generator).to(device)
                 cells = torch.cat([uniform, occupied[pick]])
             else:
                 cells = uniform

@@ -78,7 +78,7 @@ class HandNode(torch.nn.Module):
     def refresh_deformation(self, frames: torch.Tensor | None = None) -> None:
         """Rebuild the skinning-weight volumes and marching masks of the frames from the
         current pose (weights are constants between refreshes, as HOLD detaches them)."""
-        frames = torch.arange(self.n_frames) if frames is None else frames
+        frames = torch.arange(self.n_frames, device=self.transl.device) if frames is None else frames
         posed = self.output(frames).vertices
         res_m, res_v = self.mask_resolution, self.volume_resolution
         vertex_weights = self.hand.skin_weights.contiguous()
@@ -91,7 +91,7 @@ class HandNode(torch.nn.Module):
             self.mask_aabbs[f] = bounds
             # Distance to the hand at the mask's cell centres (trilinear in the volume's last
             # channel), inflated by the cell's half diagonal: a conservative shell.
-            centers = (torch.arange(res_m) + 0.5) / res_m * 2 - 1  # cell centres in [-1, 1]
+            centers = (torch.arange(res_m, device=verts.device) + 0.5) / res_m * 2 - 1  # cell centres in [-1, 1]
             # align_corners=True maps −1/+1 to the volume's first/last voxel = the box faces
             zz, yy, xx = torch.meshgrid(centers, centers, centers, indexing="ij")
             grid = torch.stack([xx, yy, zz], -1)[None]
@@ -105,8 +105,8 @@ class HandNode(torch.nn.Module):
         """Inverse-skin posed samples. x [S, 3] camera space; frame [S] global frame ids, all in
         batch_frames [B]; bone_transforms [B, 16, 4, 4] of those frames (differentiable).
         Returns canonical points [S, 3] and validity [S]."""
-        lookup = torch.full((self.n_frames,), -1, dtype=torch.int64)
-        lookup[batch_frames] = torch.arange(batch_frames.numel())
+        lookup = torch.full((self.n_frames,), -1, dtype=torch.int64, device=x.device)
+        lookup[batch_frames] = torch.arange(batch_frames.numel(), device=x.device)
         local = lookup[frame]
         return inverse_skin_volume(x, local, self.volumes[batch_frames],
                                    self.mask_aabbs[batch_frames],
