@@ -1,5 +1,6 @@
 """Training checkpoints: everything needed to continue a killed run as if it never stopped
-(scene and optimiser state, step, RNG state, history), written atomically."""
+(scene and optimiser state, step, RNG state, history, the adapted rays per step), written
+atomically."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def save_checkpoint(path: str | Path, trainer, extra: dict | None = None) -> Non
         "generator": trainer.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "history": trainer.history,
+        "rays": (trainer.rays_per_frame, trainer.samples_per_ray),
         "extra": extra or {},
     }
     buffer = io.BytesIO()
@@ -35,4 +37,6 @@ def load_checkpoint(path: str | Path, trainer) -> dict:
     trainer.generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
     trainer.history = state["history"]
+    if "rays" in state:  # absent in checkpoints written before the rays were adapted
+        trainer.rays_per_frame, trainer.samples_per_ray = state["rays"]
     return state["extra"]

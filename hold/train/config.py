@@ -15,6 +15,10 @@ class TrainConfig:
     steps: int = 2000
     frames_per_step: int = 4
     rays_per_frame: int = 256
+    # > 0: instead of a fixed rays_per_frame, adapt the rays per step so that the samples left
+    # after culling approach this many per step (instant-NGP); rays_per_frame is the start.
+    samples_per_step: int = 0
+    max_rays_per_frame: int = 4096
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # "cuda": scene and pixels on the GPU (refinement and export stay on the CPU)

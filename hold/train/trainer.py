@@ -82,6 +82,8 @@ class Trainer:
         self.settings = RenderSettings(object_step=cfg.object_step, hand_step=cfg.hand_step)
         self.step_count = 0
         self.history = History()
+        self.rays_per_frame = cfg.rays_per_frame  # adapted when cfg.samples_per_step > 0
+        self.samples_per_ray = 0.0  # running mean after culling (0: not measured yet)
         joints = self.data.init_joints
         self.joint_valid = torch.isfinite(joints).all(-1).all(-1)
         self.init_joints = torch.nan_to_num(joints)
@@ -112,8 +114,8 @@ class Trainer:
         T = scene.n_frames
         width, height = scene.image_size
         frames = torch.randperm(T, generator=self.generator)[: cfg.frames_per_step].sort().values
-        pixels, ray_frame = sample_pixels(data.boxes, frames, cfg.rays_per_frame, width, height,
-                                          self.generator)
+        pixels, ray_frame = sample_pixels(data.boxes, frames, self.rays_per_frame, width,
+                                          height, self.generator)
         dev = self.device
         frames, pixels, ray_frame = frames.to(dev), pixels.to(dev), ray_frame.to(dev)
         origins, dirs = pixel_rays(scene.K, pixels)
@@ -161,10 +163,25 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         self.step_count += 1
-        self.history.samples += out.counts["object"] + out.counts["hand"]
+        samples = out.counts["object"] + out.counts["hand"]
+        self.history.samples += samples
+        self.adapt_rays(samples, len(pixels))
         values = {k: float(v.detach()) for k, v in terms.items()}
-        values.update(loss=float(loss.detach()), samples=out.counts["object"] + out.counts["hand"])
+        values.update(loss=float(loss.detach()), samples=samples)
         return values
+
+    def adapt_rays(self, samples: int, rays: int) -> None:
+        """With cfg.samples_per_step > 0: set the next step's rays per frame from a running
+        mean of the samples per ray, so that a step costs about the same however much the
+        occupancy grids cull (instant-NGP's fixed sample budget)."""
+        cfg = self.cfg
+        if cfg.samples_per_step <= 0 or rays == 0:
+            return
+        per_ray = samples / rays
+        self.samples_per_ray = (per_ray if self.samples_per_ray == 0.0
+                                else 0.9 * self.samples_per_ray + 0.1 * per_ray)
+        wanted = cfg.samples_per_step / (cfg.frames_per_step * max(self.samples_per_ray, 1e-3))
+        self.rays_per_frame = int(min(max(round(wanted), 16), cfg.max_rays_per_frame))
 
     def run(self, until_step: int | None = None, progress: bool = True, log=None,
             callback=None, desc: str = "train") -> History:

@@ -21,7 +21,8 @@ from hold.synth.generate import generate_sequence
 from tests.conftest import requires_native
 
 TRAIN = {"frames_per_step": 2, "rays_per_frame": 128, "object_grid": 32, "log_every": 10,
-         "hand_refresh_every": 1000, "occupancy_warmup": 16, "checkpoint_every_s": 0.5}
+         "hand_refresh_every": 1000, "occupancy_warmup": 16, "checkpoint_every_s": 0.5,
+         "samples_per_step": 0}
 CONFIG = {
     "coarse": {**TRAIN, "steps": 150},
     "refine": {"iterations": 20, "sdf_resolution": 32, "object_points": 300},

@@ -46,24 +46,44 @@ def test_loss_falls_and_result_is_valid(tiny_sequence, tmp_path):
 
 
 @requires_native
-def test_resumed_run_matches_uninterrupted(tiny_sequence, tmp_path):
+def test_rays_per_step_adapt_to_the_sample_budget(tiny_sequence):
+    """With samples_per_step set, the rays per step follow the samples per ray after culling
+    so that a step's samples settle near the budget, from a start far below it."""
+    budget = 8000
+    cfg = TrainConfig(**{**TINY, "steps": 40, "samples_per_step": budget})
+    scene, data, _ = build_scene(load_sequence(tiny_sequence), cfg)
+    trainer = Trainer(scene, data, cfg)
+    first = trainer.step()["samples"]
+    assert first < 0.7 * budget  # the start (2 frames × 128 rays) is well below the budget
+    samples = [trainer.step()["samples"] for _ in range(39)]
+    assert trainer.rays_per_frame > 1.3 * TINY["rays_per_frame"]
+    assert abs(np.mean(samples[-15:]) / budget - 1) < 0.3, samples[-15:]
+
+
+@requires_native
+@pytest.mark.parametrize("samples_per_step", [0, 8000])
+def test_resumed_run_matches_uninterrupted(tiny_sequence, tmp_path, samples_per_step):
     """A run checkpointed at step 9, killed, and resumed from the checkpoint in a freshly built
-    trainer ends bit-identical to the same run continued without interruption."""
+    trainer ends bit-identical to the same run continued without interruption (with fixed and
+    with adapted rays per step)."""
     from hold.train.checkpoint import load_checkpoint, save_checkpoint
 
-    cfg = TrainConfig(**{**TINY, "steps": 20})
+    cfg = TrainConfig(**{**TINY, "steps": 20, "samples_per_step": samples_per_step})
     seq = load_sequence(tiny_sequence)
     scene, data, _ = build_scene(seq, cfg)
     uninterrupted = Trainer(scene, data, cfg)
     uninterrupted.run(until_step=9, progress=False)
     save_checkpoint(tmp_path / "c.ckpt", uninterrupted)
+    uninterrupted_rays_at_9 = uninterrupted.rays_per_frame
     uninterrupted.run(progress=False)
 
     scene, data, _ = build_scene(seq, cfg)
     resumed = Trainer(scene, data, cfg)
     load_checkpoint(tmp_path / "c.ckpt", resumed)
     assert resumed.step_count == 9
+    assert resumed.rays_per_frame == uninterrupted_rays_at_9
     resumed.run(progress=False)
+    assert resumed.rays_per_frame == uninterrupted.rays_per_frame
     for (name, a), b in zip(uninterrupted.scene.state_dict().items(),
                             resumed.scene.state_dict().values()):
         assert torch.equal(a, b), name
