@@ -31,3 +31,15 @@ requires_cuda = pytest.mark.skipif(
     not (torch.cuda.is_available() and _loader.has_native("cuda")),
     reason="needs a GPU and a CUDA build of hold._C",
 )
+
+
+@pytest.fixture(scope="session")
+def tiny_sequence(tmp_path_factory):
+    """A 4-frame 96×96 synthetic mug sequence with ground truth (engine and pipeline tests)."""
+    from hold.models.hand.builtin import BuiltinHand
+    from hold.synth.generate import generate_sequence
+
+    root = tmp_path_factory.mktemp("seq") / "tiny"
+    generate_sequence(root, object="025_mug", frames=4, size=(96, 96), seed=3,
+                      hand_model=BuiltinHand(), video=False)
+    return root

@@ -54,14 +54,14 @@ def main() -> None:
     counts: dict[str, int] = {}
     original = trainer_module.render
 
-    def counting_render(*a, **k):  # the samples of each node after culling
-        out = original(*a, **k)
+    def counting_render(scene, origins, *a, **k):  # rays, and each node's samples after culling
+        out = original(scene, origins, *a, **k)
+        counts["rays"] = counts.get("rays", 0) + origins.shape[0]
         for node, n in out.counts.items():
             counts[node] = counts.get(node, 0) + int(n)
         return out
 
     trainer_module.render = counting_render
-    rays = cfg.frames_per_step * cfg.rays_per_frame
     start, samples = time.perf_counter(), 0
     for _ in range(args.steps):
         samples += trainer.step()["samples"]
@@ -90,10 +90,11 @@ def main() -> None:
     per_step_ms = seconds / args.steps * 1000
 
     print(f"sequence {args.sequence}, {args.threads} threads, after {args.warmup} warm-up steps")
-    print(f"step {per_step_ms:.1f} ms, {rays} rays/step, {samples / args.steps:.0f} samples/step, "
+    rays = counts.pop("rays")
+    print(f"step {per_step_ms:.1f} ms, {rays / args.steps:.0f} rays/step, {samples / args.steps:.0f} samples/step, "
           f"{samples / seconds / 1e3:.0f} k samples/s (hand + object)")
     for node, n in sorted(counts.items()):
-        print(f"  {node:10s} {n / (rays * args.steps):6.2f} samples/ray after culling")
+        print(f"  {node:10s} {n / rays:6.2f} samples/ray after culling")
     print("time split (self CPU time of the ops; Python = wall time not inside any op):")
     for name, us in split.items():
         print(f"  {name:22s} {100 * us / 1e6 / wall_profiled:5.1f} %")

@@ -23,7 +23,7 @@ DEPTH_TOLERANCE_M = 0.003
 
 
 def seen_mask(seq: Path, gt, gt_points: np.ndarray) -> np.ndarray:
-    from hold.eval.metrics import sample_surface
+    from hold.eval.metrics import sample_surface, transform_points as place
 
     meta = json.loads((seq / "meta.json").read_text())
     K = np.asarray(meta["K"], dtype=np.float64)
@@ -40,9 +40,6 @@ def seen_mask(seq: Path, gt, gt_points: np.ndarray) -> np.ndarray:
         inside = ((pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0)
                   & (pixels[:, 1] < height) & (uvw[:, 2] > 0))
         return pixels, uvw[:, 2], inside
-
-    def place(pose, points):
-        return points @ pose[:3, :3].T + pose[:3, 3]
 
     seen = np.zeros(len(gt_points), dtype=bool)
     for t, object_pose in enumerate(gt.object_poses):

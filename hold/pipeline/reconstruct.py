@@ -24,7 +24,7 @@ from hold.export import export_result
 from hold.io.errors import InputError
 from hold.io.sequence import has_ground_truth, load_sequence
 from hold.refine.refine import RefineConfig, refine_poses
-from hold.train.checkpoint import load_checkpoint, save_checkpoint
+from hold.train.checkpoint import load_checkpoint, run_with_checkpoints, save_checkpoint
 from hold.train.config import TrainConfig
 from hold.train.setup import build_scene
 from hold.train.trainer import Trainer
@@ -145,20 +145,9 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     history: list = state.get("history", [])
 
     def run_training(stage: str, tcfg: TrainConfig) -> None:
-        ckpt = work.dir / f"{stage}.ckpt"
         trainer = Trainer(scene, data, tcfg)
-        if resume and ckpt.is_file():
-            load_checkpoint(ckpt, trainer)
-            log(f"{stage}: resumed at step {trainer.step_count}/{tcfg.steps}")
-        last = [time.perf_counter()]
-
-        def checkpoint(step: int) -> None:
-            if time.perf_counter() - last[0] >= tcfg.checkpoint_every_s:
-                save_checkpoint(ckpt, trainer)
-                last[0] = time.perf_counter()
-
-        trainer.run(progress=progress, callback=checkpoint, desc=stage)
-        save_checkpoint(ckpt, trainer)
+        run_with_checkpoints(trainer, work.dir / f"{stage}.ckpt", resume, progress, desc=stage,
+                             announce=log)
         timings[stage] = trainer.history.seconds
         offset = history[-1][0] if history else 0  # the final stage's steps follow the coarse's
         history.extend((step + offset, seconds, values)

@@ -5,6 +5,7 @@ atomically."""
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import torch
@@ -40,3 +41,23 @@ def load_checkpoint(path: str | Path, trainer) -> dict:
     if "rays" in state:  # absent in checkpoints written before the rays were adapted
         trainer.rays_per_frame, trainer.samples_per_ray = state["rays"]
     return state["extra"]
+
+
+def run_with_checkpoints(trainer, path: str | Path, resume: bool = False, progress: bool = True,
+                         log=None, desc: str = "train", announce=None) -> None:
+    """Run ``trainer`` to its cfg.steps, first restoring ``path`` when ``resume`` and it exists
+    (``announce(message)`` says so), saving it every cfg.checkpoint_every_s seconds and at the
+    end. ``log`` is Trainer.run's per-step log."""
+    if resume and Path(path).is_file():
+        load_checkpoint(path, trainer)
+        if announce:
+            announce(f"{desc}: resumed at step {trainer.step_count}/{trainer.cfg.steps}")
+    last_save = [time.perf_counter()]
+
+    def checkpoint(step: int) -> None:
+        if time.perf_counter() - last_save[0] >= trainer.cfg.checkpoint_every_s:
+            save_checkpoint(path, trainer)
+            last_save[0] = time.perf_counter()
+
+    trainer.run(progress=progress, log=log, callback=checkpoint, desc=desc)
+    save_checkpoint(path, trainer)

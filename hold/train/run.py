@@ -16,7 +16,7 @@ from pathlib import Path
 from hold.export import export_result
 from hold.io.sequence import load_sequence
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import run_with_checkpoints
 from .config import TrainConfig
 from .setup import build_scene
 from .trainer import Trainer
@@ -34,20 +34,8 @@ def train_sequence(seq_dir, out_dir, cfg: TrainConfig, hand_kind: str = "builtin
     work.mkdir(parents=True, exist_ok=True)
     scene, data, info = build_scene(seq, cfg, hand_kind, mano_dir)
     trainer = Trainer(scene, data, cfg)
-    ckpt = work / "train.ckpt"
-    if resume and ckpt.is_file():
-        load_checkpoint(ckpt, trainer)
     timings["setup"] = time.perf_counter() - start
-
-    last_save = [time.perf_counter()]
-
-    def checkpoint(step: int) -> None:
-        if time.perf_counter() - last_save[0] >= cfg.checkpoint_every_s:
-            save_checkpoint(ckpt, trainer)
-            last_save[0] = time.perf_counter()
-
-    trainer.run(progress=progress, log=log, callback=checkpoint)
-    save_checkpoint(ckpt, trainer)
+    run_with_checkpoints(trainer, work / "train.ckpt", resume, progress, log)
     timings["train"] = trainer.history.seconds
     t = time.perf_counter()
     export_result(scene, out_dir, timings, cfg.to_dict(), mesh_resolution=mesh_resolution)

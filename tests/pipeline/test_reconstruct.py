@@ -16,8 +16,6 @@ import pytest
 from PIL import Image
 
 from hold.cli.main import main
-from hold.models.hand.builtin import BuiltinHand
-from hold.synth.generate import generate_sequence
 from tests.conftest import requires_native
 
 TRAIN = {"frames_per_step": 2, "rays_per_frame": 128, "object_grid": 32, "log_every": 10,
@@ -31,14 +29,6 @@ CONFIG = {
     "report": False,
 }
 METRICS = ("mpjpe_mm", "cd_cm2", "f10_percent", "cd_h_cm2")
-
-
-@pytest.fixture(scope="module")
-def tiny_sequence(tmp_path_factory):
-    root = tmp_path_factory.mktemp("seq") / "tiny"
-    generate_sequence(root, object="025_mug", frames=4, size=(96, 96), seed=5,
-                      hand_model=BuiltinHand(), video=False)
-    return root
 
 
 @pytest.fixture(scope="module")

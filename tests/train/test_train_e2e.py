@@ -6,8 +6,6 @@ import pytest
 import torch
 
 from hold.io.sequence import load_result, load_sequence
-from hold.models.hand.builtin import BuiltinHand
-from hold.synth.generate import generate_sequence
 from hold.train import TrainConfig, train_sequence
 from hold.train.setup import build_scene
 from hold.train.trainer import Trainer
@@ -15,14 +13,6 @@ from tests.conftest import requires_native
 
 TINY = dict(steps=60, frames_per_step=2, rays_per_frame=128, object_grid=32, log_every=10,
             hand_refresh_every=1000, occupancy_warmup=16, threads=2)
-
-
-@pytest.fixture(scope="module")
-def tiny_sequence(tmp_path_factory):
-    root = tmp_path_factory.mktemp("seq") / "tiny"
-    generate_sequence(root, object="025_mug", frames=4, size=(96, 96), seed=3,
-                      hand_model=BuiltinHand(), video=False)
-    return root
 
 
 @requires_native
