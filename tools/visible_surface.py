@@ -67,6 +67,9 @@ def main() -> None:
     from hold.eval.protocol import PROTOCOL, first_scored_frame_rotation, shape_metrics
     from hold.io.sequence import load_ground_truth, load_result
 
+    if not (args.sequence / "gt" / "synth_scene.npz").is_file():
+        raise SystemExit(f"{args.sequence / 'gt' / 'synth_scene.npz'}: missing; this tool needs a "
+                         "sequence written by `hold-fast synth` (it z-buffers the scene)")
     gt = load_ground_truth(args.sequence)
     gt_points = sample_surface(gt.object_mesh.vertices, gt.object_mesh.faces,
                                PROTOCOL.num_samples, PROTOCOL.seed)

@@ -117,3 +117,18 @@ def test_device_cuda_without_a_gpu_says_what_is_missing(tiny_sequence, tmp_path,
     assert status == 2
     assert "--device cuda" in err and "CUDA" in err, err
     assert not out.exists()
+
+
+def test_device_cuda_without_cuda_kernels_says_how_to_build(tiny_sequence, tmp_path, capsys,
+                                                            monkeypatch):
+    """A GPU that torch sees, but an extension built without CUDA: the message says to rebuild."""
+    from hold.ops import _loader
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(_loader, "has_native", lambda device="cpu": device != "cuda")
+    out = tmp_path / "out"
+    status = main(["reconstruct", str(tiny_sequence), "--out", str(out), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "HOLD_WITH_CUDA=1" in err, err
+    assert not out.exists()
