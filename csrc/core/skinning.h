@@ -12,7 +12,10 @@
 //   lbs:       y = R x + t
 //   volume:    k nearest posed vertices v_1..v_k of the voxel centre c (d_1 ≤ … ≤ d_k, ties by
 //              vertex id), a_i = exp(−(d_i² − d_1²)/σ²), channel j < J: Σ a_i W[v_i, j] / Σ a_i,
-//              channel J: d_1.
+//              channel J: d_1. With a cutoff c > 0, a voxel with no vertex within c stores
+//              weights 0 and d = c (its search stops there): for a volume of voxel diagonal δ and
+//              c ≥ max_dist + 2δ, every sample inverse skinning can call valid reads only exact
+//              voxels, and every other one stays invalid (the distance is 1-Lipschitz).
 //   inverse:   u = (x − lo)/(hi − lo)·(res − 1); inside = 0 ≤ u ≤ res − 1 on every axis; u clamped,
 //              i0 = min(⌊u⌋, res − 2), trilinear (w, d) over the 8 corners; w ← w / max(Σw, 1e-12);
 //              x_can = adj(R)(x − t)/det R  (÷1 instead where |det R| ≤ 1e-8);
@@ -136,6 +139,7 @@ struct WeightVolumeQuery {
   int resolution[3];        // (rx, ry, rz), each ≥ 2
   int k;                    // neighbours blended, 1 ≤ k ≤ min(V, kSkinMaxNeighbours)
   T sigma_sq;               // σ² of the Gaussian blend
+  T cutoff = T(0);          // > 0: stop searching at this distance (see the header); ≤ 0: exact
   VertexBins<T> bins;
 };
 
@@ -179,7 +183,8 @@ HOLD_HD T slab_gap2(const VertexBins<T>& bins, int axis, int index, T p) {
 
 /// Exact k nearest vertices of p [3]: cells are visited in growing cubic shells around p's cell,
 /// skipping rows and cells farther than the current k-th neighbour, until every unvisited cell
-/// is farther than it.
+/// is farther than it. With q.cutoff > 0 the search also stops once every unvisited cell lies
+/// beyond the cutoff and no vertex within it was found (the voxel is far; see the header).
 template <typename T>
 HOLD_HD void nearest_vertices(const WeightVolumeQuery<T>& q, const T p[3], Neighbours<T>& nb) {
   const VertexBins<T>& bins = q.bins;
@@ -236,6 +241,10 @@ HOLD_HD void nearest_vertices(const WeightVolumeQuery<T>& q, const T p[3], Neigh
     }
     gap -= bins.slack;
     if (!remaining || (gap > T(0) && gap * gap > bound)) break;
+    // Nothing within the cutoff so far, and nothing unvisited can be: a far voxel.
+    if (q.cutoff > T(0) && gap > q.cutoff &&
+        (nb.count == 0 || nb.d2[0] > q.cutoff * q.cutoff))
+      break;
   }
 }
 
@@ -252,6 +261,11 @@ HOLD_HD void weight_volume_voxel(const WeightVolumeQuery<T>& q, int64_t voxel, T
   }
   Neighbours<T> nb;
   nearest_vertices(q, p, nb);
+  if (q.cutoff > T(0) && (nb.count == 0 || nb.d2[0] > q.cutoff * q.cutoff)) {  // far voxel
+    for (int j = 0; j < q.n_joints; ++j) out[j] = T(0);
+    out[q.n_joints] = q.cutoff;
+    return;
+  }
   T affinity[kSkinMaxNeighbours];
   T total = T(0);
   for (int i = 0; i < q.k; ++i) {

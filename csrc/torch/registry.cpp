@@ -44,7 +44,7 @@ TORCH_LIBRARY(hold, m) {
         " Tensor frame, bool need_grad_x, bool need_grad_weights, bool need_grad_bone_transforms)"
         " -> (Tensor, Tensor, Tensor)");
   m.def("skin_weight_volume(Tensor posed_vertices, Tensor vertex_weights, Tensor bounds,"
-        " int[] resolution, int k, float sigma) -> Tensor");
+        " int[] resolution, int k, float sigma, float cutoff=0.0) -> Tensor");
   m.def("inverse_skin_volume_fwd(Tensor x, Tensor frame, Tensor volumes, Tensor bounds,"
         " Tensor bone_transforms, float max_dist) -> (Tensor x_can, Tensor valid)");
   m.def("inverse_skin_volume_bwd(Tensor grad_x_can, Tensor x, Tensor frame, Tensor volumes,"

@@ -161,7 +161,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_vertices(const at::Tensor& ve
 template <bool kCuda>
 at::Tensor skin_weight_volume(const at::Tensor& posed_vertices, const at::Tensor& vertex_weights,
                               const at::Tensor& bounds, at::IntArrayRef resolution, int64_t k,
-                              double sigma) {
+                              double sigma, double cutoff) {
   check_shape(kVolume, "posed_vertices", posed_vertices, {-1, 3});
   check_shape(kVolume, "vertex_weights", vertex_weights, {posed_vertices.size(0), -1});
   check_shape(kVolume, "bounds", bounds, {2, 3});
@@ -176,6 +176,7 @@ at::Tensor skin_weight_volume(const at::Tensor& posed_vertices, const at::Tensor
               ": k must lie in [1, min(V, ", core::kSkinMaxNeighbours, ")] with V = ",
               n_vertices, ", got ", k);
   TORCH_CHECK(sigma > 0.0, kVolume, ": sigma must be > 0, got ", sigma);
+  TORCH_CHECK(!std::isnan(cutoff), kVolume, ": cutoff must be a number (<= 0: none), got nan");
   const int64_t n_joints = vertex_weights.size(1);
   at::Tensor volume = at::empty({resolution[2], resolution[1], resolution[0], n_joints + 1},
                                 posed_vertices.options());
@@ -189,6 +190,7 @@ at::Tensor skin_weight_volume(const at::Tensor& posed_vertices, const at::Tensor
     for (int a = 0; a < 3; ++a) q.resolution[a] = (int)resolution[a];
     q.k = (int)k;
     q.sigma_sq = (scalar_t)(sigma * sigma);
+    q.cutoff = (scalar_t)cutoff;
     if constexpr (kCuda) {
 #if HOLD_WITH_CUDA
       const c10::cuda::CUDAGuard guard(posed_vertices.device());

@@ -121,7 +121,12 @@ def _preprocess_video(video: Path, out: Path) -> Path:
 def _summary_text(summary: dict, out: Path) -> str:
     t = summary["timings_s"]
     lines = [f"done in {summary['total_s']:.0f} s (" + ", ".join(
-        f"{k} {v:.0f} s" for k, v in t.items()) + ")", f"result: {out}"]
+        f"{k} {v:.0f} s" for k, v in t.items()) + ")"]
+    rates = summary.get("samples_per_s") or {}
+    if rates:
+        lines.append("training: " + ", ".join(f"{k} {v / 1e3:.0f} k samples/s"
+                                                for k, v in rates.items()))
+    lines.append(f"result: {out}")
     if "report" in summary:
         lines.append(f"report: {summary['report']}")
     m = summary.get("metrics")

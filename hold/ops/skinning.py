@@ -61,12 +61,19 @@ def lbs_points(x: torch.Tensor, weights: torch.Tensor, bone_transforms: torch.Te
 
 def skin_weight_volume(posed_vertices: torch.Tensor, vertex_weights: torch.Tensor,
                        bounds: torch.Tensor, resolution: tuple[int, int, int], k: int = VOLUME_K,
-                       sigma: float = VOLUME_SIGMA, *, backend: str | None = None) -> torch.Tensor:
+                       sigma: float = VOLUME_SIGMA, cutoff: float = 0.0, *,
+                       backend: str | None = None) -> torch.Tensor:
     """One frame's skinning-weight volume [rz, ry, rx, J + 1] for ``inverse_skin_volume``.
 
     Voxel centres lie on an align-corners lattice over ``bounds``; each blends the weights of
     its k nearest posed vertices with a Gaussian of σ = ``sigma`` (channels 0..J−1) and stores
     the distance to the nearest vertex (channel J). The search is exact (ties by vertex id).
+
+    With ``cutoff`` > 0, a voxel with no vertex within ``cutoff`` stores weights 0 and distance
+    ``cutoff``, and its search stops there. ``inverse_skin_volume`` with
+    ``max_dist ≤ cutoff − 2·(voxel diagonal)`` then gives exactly the results of the exact
+    volume (see ``safe_cutoff``): most of a hand's box is far from it, and that is where the
+    search is slowest.
 
     Args:
         posed_vertices: [V, 3] the frame's posed vertices.
@@ -75,6 +82,7 @@ def skin_weight_volume(posed_vertices: torch.Tensor, vertex_weights: torch.Tenso
         resolution: (rx, ry, rz), each ≥ 2.
         k: neighbours, 1 ≤ k ≤ min(V, 32).
         sigma: blend width in metres, > 0.
+        cutoff: metres; ≤ 0 searches every voxel exactly.
     """
     op = "skin_weight_volume"
     _checks.tensor(op, "posed_vertices", posed_vertices, shape=(-1, 3), floating=True)
@@ -89,13 +97,29 @@ def skin_weight_volume(posed_vertices: torch.Tensor, vertex_weights: torch.Tenso
                          f"V = {n}, got {k!r}")
     if not sigma > 0:
         raise ValueError(f"{op}: sigma must be > 0, got {sigma}")
+    if not cutoff == cutoff:
+        raise ValueError(f"{op}: cutoff must be a number (<= 0: none), got {cutoff}")
     _checks.finite(op, "posed_vertices", posed_vertices)
     _box(op, "bounds", bounds)
     posed_vertices, vertex_weights = posed_vertices.detach(), vertex_weights.detach()
     if _backend.use_native(op, dev, backend):
         return torch.ops.hold.skin_weight_volume(posed_vertices, vertex_weights, bounds.detach(),
-                                                 list(resolution), k, float(sigma))
-    return _ref.skin_weight_volume(posed_vertices, vertex_weights, bounds, resolution, k, sigma)
+                                                 list(resolution), k, float(sigma),
+                                                 float(cutoff))
+    return _ref.skin_weight_volume(posed_vertices, vertex_weights, bounds, resolution, k, sigma,
+                                   cutoff)
+
+
+def safe_cutoff(bounds: torch.Tensor, resolution: tuple[int, int, int], max_dist: float) -> float:
+    """The smallest ``cutoff`` of ``skin_weight_volume`` over ``bounds`` [2, 3] at
+    ``resolution`` (rx, ry, rz) that leaves ``inverse_skin_volume(..., max_dist)`` exact:
+    max_dist + 2δ, δ the voxel diagonal. (A valid sample's cell corners are within δ of it and
+    it within max_dist + δ of a vertex, the distance to the nearest vertex being 1-Lipschitz;
+    and a cell with a corner beyond the cutoff interpolates a distance above max_dist either
+    way.) A 1e-4 relative margin covers rounding."""
+    spacing = (bounds[1] - bounds[0]).double() / (torch.tensor(resolution, dtype=torch.float64,
+                                                               device=bounds.device) - 1)
+    return float(max_dist + 2 * spacing.norm()) * (1 + 1e-4)
 
 
 def inverse_skin_volume(x: torch.Tensor, frame: torch.Tensor, volumes: torch.Tensor,

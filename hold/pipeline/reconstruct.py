@@ -143,12 +143,14 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     scene, data, init_info = build_scene(seq, cfg.coarse, cfg.hand, cfg.mano_dir)
     timings.setdefault("setup", time.perf_counter() - start)
     history: list = state.get("history", [])
+    throughput: dict = state.setdefault("samples_per_s", {})  # per training stage
 
     def run_training(stage: str, tcfg: TrainConfig) -> None:
         trainer = Trainer(scene, data, tcfg)
         run_with_checkpoints(trainer, work.dir / f"{stage}.ckpt", resume, progress, desc=stage,
                              announce=log)
         timings[stage] = trainer.history.seconds
+        throughput[stage] = trainer.history.samples / max(trainer.history.seconds, 1e-9)
         offset = history[-1][0] if history else 0  # the final stage's steps follow the coarse's
         history.extend((step + offset, seconds, values)
                        for step, seconds, values in trainer.history.steps)
@@ -187,6 +189,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     if has_ground_truth(seq_dir):
         summary["metrics"] = evaluate_result(out_dir, seq_dir)
     summary["timings_s"] = timings
+    summary["samples_per_s"] = throughput
     summary["total_s"] = sum(timings.values())
     if cfg.report:
         from .report import write_report

@@ -164,6 +164,7 @@ HOLD_TEST(binned_neighbour_search_equals_brute_force) {
   q.resolution[0] = 7, q.resolution[1] = 6, q.resolution[2] = 5;
   q.k = 6;
   q.sigma_sq = 0.01 * 0.01;
+  q.cutoff = 0.0;
   const int64_t n_voxels = 7 * 6 * 5;
   // Cells of edge `cell` from the vertices' lower corner, enough to hold every vertex.
   auto build = [&](double cell, std::vector<int64_t>& start, std::vector<int64_t>& order,

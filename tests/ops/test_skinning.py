@@ -150,6 +150,54 @@ def test_weight_volume_of_the_hand_matches_brute_force_neighbours():
 
 
 @requires_native
+@pytest.mark.parametrize("cutoff", [0.02, 0.05, 1.0])
+def test_weight_volume_cutoff_parity(cutoff, gen):
+    """Far voxels (no vertex within the cutoff: zero weights, distance = cutoff) as the
+    reference marks them, every other voxel exact."""
+    verts = 0.05 * torch.randn(200, 3, dtype=DOUBLE, generator=gen)
+    weights = torch.softmax(torch.randn(200, 6, dtype=DOUBLE, generator=gen), 1)
+    bounds = torch.tensor([[-0.16, -0.12, -0.2], [0.12, 0.15, 0.1]], dtype=DOUBLE)
+    got = skin_weight_volume(verts, weights, bounds, (9, 6, 7), 8, 0.002, cutoff,
+                             backend="native")
+    want = ref.skin_weight_volume(verts, weights, bounds, (9, 6, 7), 8, 0.002, cutoff)
+    assert_parity(got, want, dtype=DOUBLE)
+    exact = ref.skin_weight_volume(verts, weights, bounds, (9, 6, 7), 8, 0.002)
+    far = exact[..., -1] > cutoff
+    assert (0 < int(far.sum()) < far.numel()) == (cutoff != 1.0)
+    assert bool((got[far][:, :-1] == 0).all()) and bool((got[far][:, -1] == cutoff).all())
+    torch.testing.assert_close(got[~far], exact[~far], rtol=0, atol=1e-12)
+
+
+@requires_native
+@pytest.mark.parametrize("dtype", [DOUBLE, torch.float32])
+def test_inverse_skinning_through_a_cut_off_volume_is_exact(dtype, gen):
+    """With safe_cutoff the cut-off volume gives bitwise the exact volume's canonical points
+    and validity, on the built-in hand in a bent pose, for points all over its box."""
+    from hold.models.hand.builtin import BuiltinHand
+    from hold.ops.skinning import safe_cutoff
+
+    hand = BuiltinHand(dtype=dtype)
+    pose = 0.4 * torch.randn(1, 45, dtype=DOUBLE, generator=gen).to(dtype)
+    out = hand(torch.tensor([[0.3, -0.2, 0.1]], dtype=dtype), pose,
+               torch.zeros(1, hand.num_betas, dtype=dtype), torch.zeros(1, 3, dtype=dtype))
+    verts, weights = out.vertices[0].detach(), hand.skin_weights.to(dtype).contiguous()
+    max_dist, resolution = 0.017, (32, 32, 32)
+    bounds = torch.stack([verts.min(0).values - max_dist, verts.max(0).values + max_dist])
+    cutoff = safe_cutoff(bounds, resolution, max_dist)
+    exact = skin_weight_volume(verts, weights, bounds, resolution)
+    cut = skin_weight_volume(verts, weights, bounds, resolution, cutoff=cutoff)
+    assert float((exact[..., -1] > cutoff).float().mean()) > 0.1  # the cutoff does cut
+    x = bounds[0] + (bounds[1] - bounds[0]) * torch.rand(50000, 3, dtype=DOUBLE,
+                                                        generator=gen).to(dtype)
+    frame = torch.zeros(len(x), dtype=torch.int64)
+    bones = out.bone_transforms[:, :, :3, :].detach().contiguous()
+    want = inverse_skin_volume(x, frame, exact[None], bounds[None], bones, max_dist)
+    got = inverse_skin_volume(x, frame, cut[None], bounds[None], bones, max_dist)
+    assert torch.equal(got[1], want[1]) and 0.05 < float(want[1].float().mean()) < 0.95
+    assert torch.equal(got[0][got[1]], want[0][want[1]])
+
+
+@requires_native
 def test_weight_volume_float32_is_close_to_float64(gen):
     verts = 0.5 + 0.05 * torch.randn(300, 3, dtype=DOUBLE, generator=gen)  # 0.5 m from the origin
     weights = torch.softmax(torch.randn(300, 4, dtype=DOUBLE, generator=gen), 1)

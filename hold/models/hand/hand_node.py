@@ -14,6 +14,7 @@ from hold.models.fields.priors import VolumeSDF, mesh_sdf_volume
 from hold.models.fields.sdf_field import SDFColorField
 from hold.models.hand.base import HandModel, HandOutput
 from hold.ops import HashGridSpec, inverse_skin_volume, occgrid_pack, skin_weight_volume
+from hold.ops.skinning import safe_cutoff
 
 
 class HandNode(torch.nn.Module):
@@ -62,6 +63,11 @@ class HandNode(torch.nn.Module):
         self.register_buffer("volumes", torch.zeros(n_frames, v, v, v, 17))
 
     @property
+    def max_dist(self) -> float:
+        """Inverse skinning's validity distance (metres from the posed vertices)."""
+        return self.margin + 0.005
+
+    @property
     def n_frames(self) -> int:
         return self.transl.shape[0]
 
@@ -82,22 +88,26 @@ class HandNode(torch.nn.Module):
         posed = self.output(frames).vertices
         res_m, res_v = self.mask_resolution, self.volume_resolution
         vertex_weights = self.hand.skin_weights.contiguous()
+        # Mask cell centres in grid_sample's [-1, 1] (align_corners=True: ±1 = the box faces).
+        centres = (torch.arange(res_m, device=posed.device) + 0.5) / res_m * 2 - 1
+        zz, yy, xx = torch.meshgrid(centres, centres, centres, indexing="ij")
+        grid = torch.stack([xx, yy, zz], -1)[None]
         for i, f in enumerate(frames.tolist()):
             verts = posed[i]
-            bounds = torch.stack([verts.min(0).values - self.margin - 0.005,
-                                  verts.max(0).values + self.margin + 0.005])
-            volume = skin_weight_volume(verts, vertex_weights, bounds, (res_v,) * 3)
+            bounds = torch.stack([verts.min(0).values - self.max_dist,
+                                  verts.max(0).values + self.max_dist])
+            # The mask keeps cells whose centre is within margin + half a cell diagonal of the
+            # hand (trilinear in the volume's last channel): a conservative shell.
+            mask_distance = self.margin + float((bounds[1] - bounds[0]).norm()) / res_m / 2
+            # Voxels beyond the cutoff are read by no valid sample and no kept mask cell: their
+            # k-NN search is skipped (exact for both; hold.ops.skinning.safe_cutoff).
+            cutoff = safe_cutoff(bounds, (res_v,) * 3, max(self.max_dist, mask_distance))
+            volume = skin_weight_volume(verts, vertex_weights, bounds, (res_v,) * 3,
+                                        cutoff=cutoff)
             self.volumes[f] = volume
             self.mask_aabbs[f] = bounds
-            # Distance to the hand at the mask's cell centres (trilinear in the volume's last
-            # channel), inflated by the cell's half diagonal: a conservative shell.
-            centers = (torch.arange(res_m, device=verts.device) + 0.5) / res_m * 2 - 1  # cell centres in [-1, 1]
-            # align_corners=True maps −1/+1 to the volume's first/last voxel = the box faces
-            zz, yy, xx = torch.meshgrid(centers, centers, centers, indexing="ij")
-            grid = torch.stack([xx, yy, zz], -1)[None]
             distance = F.grid_sample(volume[..., -1][None, None], grid, align_corners=True)
-            half_diagonal = float((bounds[1] - bounds[0]).norm()) / res_m / 2
-            near = (distance.reshape(-1) < self.margin + half_diagonal).float()
+            near = (distance.reshape(-1) < mask_distance).float()
             self.mask_bits[f] = occgrid_pack(near, 0.5)
 
     def canonical_points(self, x: torch.Tensor, frame: torch.Tensor, batch_frames: torch.Tensor,
@@ -110,4 +120,4 @@ class HandNode(torch.nn.Module):
         local = lookup[frame]
         return inverse_skin_volume(x, local, self.volumes[batch_frames],
                                    self.mask_aabbs[batch_frames],
-                                   bone_transforms[:, :, :3, :].contiguous(), self.margin + 0.005)
+                                   bone_transforms[:, :, :3, :].contiguous(), self.max_dist)

@@ -86,6 +86,7 @@ def skin_weight_volume(
     resolution: tuple[int, int, int],  # (rx, ry, rz), each ≥ 2
     k: int = VOLUME_K,
     sigma: float = VOLUME_SIGMA,
+    cutoff: float = 0.0,  # > 0: voxels with no vertex within it store weights 0, distance cutoff
 ) -> torch.Tensor:
     """Per-frame skinning-weight volume [rz, ry, rx, J + 1] for ``inverse_skin_volume``.
 
@@ -105,6 +106,10 @@ def skin_weight_volume(
     blended = torch.einsum("pk,pkj->pj", affinity, vertex_weights.detach()[indices])
     blended = blended / affinity.sum(1, keepdim=True)
     volume = torch.cat([blended, distances[:, :1]], 1)
+    if cutoff > 0:
+        far = distances[:, 0] > cutoff
+        volume[far] = 0.0
+        volume[far, -1] = cutoff
     return volume.reshape(resolution[2], resolution[1], resolution[0], -1)
 
 
