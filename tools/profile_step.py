@@ -4,7 +4,7 @@ culling, samples/s of the whole step, and where the time goes (encoding, MLPs, s
 marching, compositing, the rest of torch, Python). The numbers in docs/ENGINE.md come from
 
     python tools/profile_step.py SEQ_DIR [--warmup 300] [--steps 40] [--threads 2]
-                                 [--rays-per-frame 256]
+                                 [--rays-per-frame 256 | --samples-per-step 66000]
 
 The warm-up lets the occupancy grids cull as they do for most of a run.
 """
@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rays-per-frame", type=int, default=None,
                         help="override TrainConfig.rays_per_frame (4 frames per step)")
+    parser.add_argument("--samples-per-step", type=int, default=None,
+                        help="adapt the rays to this many samples per step (as reconstruct does)")
     args = parser.parse_args()
 
     import hold.train.trainer as trainer_module
@@ -44,8 +46,10 @@ def main() -> None:
     from hold.train.trainer import Trainer
 
     torch.set_num_threads(args.threads)
-    cfg = TrainConfig(threads=args.threads, **({"rays_per_frame": args.rays_per_frame}
-                                                if args.rays_per_frame else {}))
+    overrides = {"rays_per_frame": args.rays_per_frame,
+                 "samples_per_step": args.samples_per_step}
+    cfg = TrainConfig(threads=args.threads,
+                      **{k: v for k, v in overrides.items() if v is not None})
     scene, data, _ = build_scene(load_sequence(args.sequence), cfg)
     trainer = Trainer(scene, data, cfg)
     for _ in range(args.warmup):
@@ -95,6 +99,15 @@ def main() -> None:
           f"{samples / seconds / 1e3:.0f} k samples/s (hand + object)")
     for node, n in sorted(counts.items()):
         print(f"  {node:10s} {n / rays:6.2f} samples/ray after culling")
+    # The hand's deformation cache is rebuilt every cfg.hand_refresh_every steps (none fell in
+    # the timed window): its cost per step, amortised, belongs to the whole step too.
+    refresh_start = time.perf_counter()
+    trainer.scene.hand.refresh_deformation()
+    refresh_ms = (time.perf_counter() - refresh_start) * 1000
+    amortised = refresh_ms / cfg.hand_refresh_every
+    print(f"hand refresh {refresh_ms:.0f} ms every {cfg.hand_refresh_every} steps = "
+          f"{amortised:.1f} ms/step amortised: {samples / args.steps / (per_step_ms + amortised):.0f} "
+          f"k samples/s with it")
     print("time split (self CPU time of the ops; Python = wall time not inside any op):")
     for name, us in split.items():
         print(f"  {name:22s} {100 * us / 1e6 / wall_profiled:5.1f} %")

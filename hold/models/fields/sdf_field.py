@@ -44,12 +44,17 @@ class SDFColorField(torch.nn.Module):
 
     def geometry(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, 3] canonical → SDF [N], features [N, n_features]."""
+        sdf, _, features = self.geometry_parts(x)
+        return sdf, features
+
+    def geometry_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x [N, 3] canonical → SDF [N], the learned residual over the prior [N] (the SDF itself
+        without a prior), features [N, n_features]."""
         unit = self.grid.normalize(x)
         h = self.sdf_head(torch.cat([unit * 2 - 1, self.grid(x)], dim=1))
-        sdf = h[:, 0]
-        if self.prior is not None:
-            sdf = sdf + self.prior(x)
-        return sdf, h[:, 1:]
+        residual = h[:, 0]
+        sdf = residual + self.prior(x) if self.prior is not None else residual
+        return sdf, residual, h[:, 1:]
 
     def sdf(self, x: torch.Tensor) -> torch.Tensor:
         return self.geometry(x)[0]
