@@ -12,11 +12,24 @@ SUITE = {
 }
 
 
-def run_suite(names: list[str] | None = None, quick: bool = False):
+# The benchmarks that also run on a GPU (run(device="cuda")); the others are CPU-only so far.
+CUDA_SUITE = ("hashgrid",)
+
+
+def run_suite(names: list[str] | None = None, quick: bool = False, device: str = "cpu"):
+    if device == "cuda":
+        names = names or list(CUDA_SUITE)
+        unsupported = sorted(set(names) - set(CUDA_SUITE))
+        if unsupported:
+            raise ValueError(f"bench: {unsupported} run on the CPU only; on cuda choose from "
+                             f"{list(CUDA_SUITE)}")
     rows = []
     for name in names or list(SUITE):
         if name not in SUITE:
             raise ValueError(f"bench: unknown benchmark {name!r}; choose from {sorted(SUITE)}")
         module = importlib.import_module(SUITE[name])
-        rows += module.run(**({"repeats": 3, "ref_repeats": 1} if quick else {}))
+        kwargs = {"repeats": 3, "ref_repeats": 1} if quick else {}
+        if device != "cpu":
+            kwargs["device"] = device
+        rows += module.run(**kwargs)
     return rows

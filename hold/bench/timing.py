@@ -8,11 +8,26 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of fn() over `repeats` runs after `warmup` untimed runs."""
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,
+                   device: str = "cpu") -> float:
+    """Median time of fn() over `repeats` runs after `warmup` untimed runs: wall time on the
+    CPU; on "cuda", CUDA events around each call (the GPU's time, the launch queue drained)."""
     for _ in range(warmup):
         fn()
     times = []
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+        for _ in range(repeats):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1000.0)
+        return statistics.median(times)
     for _ in range(repeats):
         start = time.perf_counter()
         fn()

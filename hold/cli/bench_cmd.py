@@ -13,6 +13,9 @@ def add_parser(sub) -> None:
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda: time the GPU kernels with CUDA events (hashgrid; needs a GPU and "
+                        "a CUDA build of hold._C)")
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON ('-' = stdout)")
     p.set_defaults(run=run)
 
@@ -31,16 +34,25 @@ def run(args) -> int:
     if not info["available"]:
         raise InputError(f"the compiled kernels are not built ({info['error']}); "
                          "run `pip install --no-build-isolation -e .` first")
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: torch sees no CUDA device (torch "
+                             f"{torch.__version__}, built for CUDA {torch.version.cuda})")
+        if not info.get("cuda"):
+            raise InputError("--device cuda: hold._C was built without CUDA; rebuild with "
+                             "HOLD_WITH_CUDA=1 (README, 'GPU')")
     torch.set_num_threads(args.threads)
     try:
-        rows = run_suite(args.names or None, quick=args.quick)
+        rows = run_suite(args.names or None, quick=args.quick, device=args.device)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    print(f"hold-fast bench: {args.threads} thread(s), torch {torch.__version__}, "
-          f"{platform.processor() or platform.machine()}; medians of repeats")
+    where = (torch.cuda.get_device_name() if args.device == "cuda"
+             else f"{args.threads} thread(s), {platform.processor() or platform.machine()}")
+    print(f"hold-fast bench: {where}, torch {torch.__version__}; medians of repeats")
     print(format_table(rows))
     if args.json:
-        payload = {"threads": args.threads, "torch": torch.__version__, "build": info,
+        payload = {"threads": args.threads, "device": args.device, "torch": torch.__version__,
+                   "build": info,
                    "rows": [r.as_dict() for r in rows]}
         text = json.dumps(payload, indent=2)
         if args.json == "-":
