@@ -60,7 +60,8 @@ class Detections:
     keypoints: np.ndarray  # [T, 21, 3] (u, v, confidence), NaN rows where no right hand
     found: np.ndarray  # [T] bool: accepted right hand
     rejected: dict[int, str] = field(default_factory=dict)  # frame → why a detection was dropped
-    source: list[str] = field(default_factory=list)  # per frame: tracked|mirrored|both|zoomed|-
+    # per frame: tracked|mirrored|both (forwards, or with "-backwards")|zoomed|-
+    source: list[str] = field(default_factory=list)
 
 
 def palm_scale(keypoints: np.ndarray) -> np.ndarray:
@@ -170,26 +171,41 @@ def detect_keypoints(images: np.ndarray, complexity: int = 1, min_confidence: fl
     """Right-hand keypoints [T, 21, 3] for RGB frames [T, H, W, 3] (see the module docstring).
 
     Pass 1 tracks the hand through the frames twice (as shot and mirrored) and fuses the
-    candidates labelled as a right hand with probability ≥ ``min_right``. Pass 2 retries frames
-    without a hand on a zoomed crop around the hand's position in the nearest found frames.
-    Pass 3 drops detections that disagree with their neighbours (``reject_outliers``).
+    candidates labelled as a right hand with probability ≥ ``min_right``; when it missed some
+    frames, it tracks again backwards in time from the end (a tracker that lost or had not yet
+    found the hand going forwards picks it up from the frames after), for those frames only.
+    Pass 2 retries frames still without a hand on a zoomed crop around the hand's position in
+    the nearest found frames. Pass 3 drops detections that disagree with their neighbours
+    (``reject_outliers``).
     """
     hands = _hands_module()
     images = np.asarray(images)
     T, H, W = images.shape[:3]
     keypoints = np.full((T, 21, 3), np.nan)
     source = ["-"] * T
-    trackers = [_Tracker(hands, False, complexity, min_confidence), _Tracker(hands, True, complexity, min_confidence)]
-    try:
-        for t in tqdm(range(T), desc="hand keypoints", unit="frame", disable=not progress):
-            candidates = [(p, uv, "mirrored" if tr.mirrored else "tracked")
-                          for tr in trackers for p, uv in tr.candidates(images[t])]
-            best = _best(candidates, min_right)
-            if best is not None:
-                keypoints[t, :, :2], keypoints[t, :, 2], source[t] = best[1], best[0], best[2]
-    finally:
-        for tr in trackers:
-            tr.close()
+    for backwards in (False, True):
+        missing = ~np.isfinite(keypoints[:, 0, 0])
+        if backwards and (missing.all() or not missing.any()):
+            break  # nothing to pick up from, or nothing missed
+        frames = range(T - 1, -1, -1) if backwards else range(T)
+        trackers = [_Tracker(hands, m, complexity, min_confidence) for m in (False, True)]
+        try:
+            for t in tqdm(frames, desc="hand keypoints" + (" (backwards)" if backwards else ""),
+                          unit="frame", disable=not progress):
+                # Backwards, every frame is tracked (the tracker needs the sequence) but only
+                # the ones the forward pass missed take its result.
+                candidates = [(p, uv, ("mirrored" if tr.mirrored else "tracked")
+                               + ("-backwards" if backwards else ""))
+                              for tr in trackers for p, uv in tr.candidates(images[t])]
+                best = _best(candidates, min_right)
+                # Backwards, only a hand both views agree on is taken: single-view backward
+                # detections were often off by a palm (measured, docs/FRONTEND.md).
+                if best is not None and missing[t] and (not backwards or best[2] == "both"):
+                    how = "both-backwards" if backwards else best[2]
+                    keypoints[t, :, :2], keypoints[t, :, 2], source[t] = best[1], best[0], how
+        finally:
+            for tr in trackers:
+                tr.close()
     found = np.isfinite(keypoints[:, 0, 0])
     if zoom and found.any() and not found.all():
         static = [_Tracker(hands, m, complexity, min_confidence, static=True) for m in (False, True)]
