@@ -181,6 +181,12 @@ HOLD_HD T slab_gap2(const VertexBins<T>& bins, int axis, int index, T p) {
   return gap * gap;
 }
 
+/// True when the cutoff is on and no vertex found so far lies within it (nb ascending).
+template <typename T>
+HOLD_HD bool none_within_cutoff(const WeightVolumeQuery<T>& q, const Neighbours<T>& nb) {
+  return q.cutoff > T(0) && (nb.count == 0 || nb.d2[0] > q.cutoff * q.cutoff);
+}
+
 /// Exact k nearest vertices of p [3]: cells are visited in growing cubic shells around p's cell,
 /// skipping rows and cells farther than the current k-th neighbour, until every unvisited cell
 /// is farther than it. With q.cutoff > 0 the search also stops once every unvisited cell lies
@@ -242,9 +248,7 @@ HOLD_HD void nearest_vertices(const WeightVolumeQuery<T>& q, const T p[3], Neigh
     gap -= bins.slack;
     if (!remaining || (gap > T(0) && gap * gap > bound)) break;
     // Nothing within the cutoff so far, and nothing unvisited can be: a far voxel.
-    if (q.cutoff > T(0) && gap > q.cutoff &&
-        (nb.count == 0 || nb.d2[0] > q.cutoff * q.cutoff))
-      break;
+    if (gap > q.cutoff && none_within_cutoff(q, nb)) break;
   }
 }
 
@@ -261,7 +265,7 @@ HOLD_HD void weight_volume_voxel(const WeightVolumeQuery<T>& q, int64_t voxel, T
   }
   Neighbours<T> nb;
   nearest_vertices(q, p, nb);
-  if (q.cutoff > T(0) && (nb.count == 0 || nb.d2[0] > q.cutoff * q.cutoff)) {  // far voxel
+  if (none_within_cutoff(q, nb)) {  // a far voxel
     for (int j = 0; j < q.n_joints; ++j) out[j] = T(0);
     out[q.n_joints] = q.cutoff;
     return;

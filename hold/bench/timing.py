@@ -14,25 +14,26 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,
     CPU; on "cuda", CUDA events around each call (the GPU's time, the launch queue drained)."""
     for _ in range(warmup):
         fn()
-    times = []
-    if device == "cuda":
-        import torch
+    timed = _cuda_seconds if device == "cuda" else _wall_seconds
+    return statistics.median(timed(fn) for _ in range(repeats))
 
-        torch.cuda.synchronize()
-        for _ in range(repeats):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) / 1000.0)
-        return statistics.median(times)
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+def _wall_seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _cuda_seconds(fn: Callable[[], object]) -> float:
+    import torch
+
+    torch.cuda.synchronize()  # nothing queued before counts
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1000.0
 
 
 @dataclass

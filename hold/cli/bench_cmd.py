@@ -6,6 +6,8 @@ import json
 import platform
 import sys
 
+from ._device import require_cuda
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="benchmark the compiled kernels against the references",
@@ -35,12 +37,7 @@ def run(args) -> int:
         raise InputError(f"the compiled kernels are not built ({info['error']}); "
                          "run `pip install --no-build-isolation -e .` first")
     if args.device == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("--device cuda: torch sees no CUDA device (torch "
-                             f"{torch.__version__}, built for CUDA {torch.version.cuda})")
-        if not info.get("cuda"):
-            raise InputError("--device cuda: hold._C was built without CUDA; rebuild with "
-                             "HOLD_WITH_CUDA=1 (README, 'GPU')")
+        require_cuda()
     torch.set_num_threads(args.threads)
     try:
         rows = run_suite(args.names or None, quick=args.quick, device=args.device)

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ._device import require_cuda
+
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
@@ -61,7 +63,7 @@ def run(args) -> int:
 
     source, out, resume = _resolve(args)
     if args.device == "cuda":
-        _check_cuda()
+        require_cuda()
         print("note: --device cuda is experimental in this version: every kernel passes its "
               "CPU/CUDA parity tests on a GPU, but no whole reconstruction has been run on one "
               "yet (docs/ENGINE.md §8)", file=sys.stderr)
@@ -90,21 +92,6 @@ def run(args) -> int:
     summary = reconstruct(seq, out, cfg, resume=resume, input_path=str(source or seq))
     print(_summary_text(summary, out))
     return 0
-
-
-def _check_cuda() -> None:
-    import torch
-
-    from hold.io.errors import InputError
-    from hold.ops import _loader
-
-    if not torch.cuda.is_available():
-        raise InputError("--device cuda: torch sees no CUDA device (torch "
-                         f"{torch.__version__}); install a CUDA build of torch (README, "
-                         "'Installing with CUDA') or use --device cpu")
-    if not _loader.has_native("cuda"):
-        raise InputError("--device cuda: hold._C was built without CUDA kernels; rebuild with "
-                         "HOLD_WITH_CUDA=1 (README, 'Installing with CUDA')")
 
 
 def _preprocess_video(video: Path, out: Path) -> Path:
