@@ -386,6 +386,11 @@ def test_bad_inputs_name_the_argument(gen):
         skin_weight_volume(verts, w[:10], box, (4, 1, 4))
     with pytest.raises(ValueError, match="bounds must have lo < hi"):
         skin_weight_volume(verts, w[:10], box.flip(0).contiguous(), (4, 4, 4))
+    with pytest.raises(ValueError, match="cutoff must be a number"):
+        skin_weight_volume(verts, w[:10], box, (4, 4, 4), cutoff=float("nan"))
+    with pytest.raises(RuntimeError, match="cutoff must be a number"):  # the op's own check
+        torch.ops.hold.skin_weight_volume(verts, w[:10].contiguous(), box, [4, 4, 4], 8, 0.002,
+                                          float("nan"))
     px, frame, volumes, bounds, transforms, _, _ = skinned_scene(gen)
     with pytest.raises(ValueError, match="inverse_skin_volume: bone_transforms must have shape"):
         inverse_skin_volume(px, frame, volumes, bounds, transforms[:, :2].contiguous(), 0.01)
