@@ -35,6 +35,10 @@ from hold.preprocess.frames import list_image_files
 
 MAX_BACKGROUND_FRAMES = 64
 SKIN_THRESHOLD = 2.75  # Mahalanobis distance to the skin colour model
+# Skin beyond the fitted silhouette joins the hand only when this close to the model (a stricter
+# test: a skin-toned object part next to the fingers, e.g. a bulb's metal base, stays out).
+SKIN_EXTENSION_THRESHOLD = 2.0
+SKIN_EXTENSION_REACH = 0.5  # hand lengths beyond the grown silhouette that skin may join the hand
 REACH_EXCLUSION = 0.9  # hand lengths around the fingertips kept out of the first background estimate
 MIN_THRESHOLD = 4.0  # CIELAB units: the smallest colour change that counts as foreground
 
@@ -100,7 +104,14 @@ def _change(lab: np.ndarray, background: np.ndarray, far: np.ndarray) -> tuple[n
 
 
 class SkinModel:
-    """Gaussian in CIELAB (a, b, L/3) fitted to hand pixels; ``distance`` is Mahalanobis."""
+    """Gaussian in CIELAB (a, b, L/3) fitted to hand pixels; ``distance`` is Mahalanobis.
+
+    ``distance(lab, shaded=True)`` also accepts skin in shadow: a pixel darker than the typical
+    skin whose chroma fell in proportion to its lightness (a/L, b/L as the skin's; a second
+    Gaussian) counts at that distance instead. It is used where a false "skin" costs little
+    (the forearm's side of the wrist, e.g. a shaded forearm that would otherwise be labelled
+    object) and not for the hand itself (a dark, warm-toned object part would join it).
+    """
 
     def __init__(self, samples: np.ndarray):
         if len(samples) < 50:
@@ -111,15 +122,33 @@ class SkinModel:
         inliers = spread[np.linalg.norm(spread, axis=1) < 3 * np.median(np.linalg.norm(spread, axis=1)) + 1e-6]
         cov = np.cov(inliers.T) + np.eye(3) * 1.0
         self.inverse = np.linalg.inv(cov)
+        self.lightness = float(np.median(samples.reshape(-1, 3)[:, 0]))
+        y = self._chromaticity(samples)
+        self.shade_mean = np.median(y, axis=0)
+        spread = y - self.shade_mean
+        norms = np.linalg.norm(spread, axis=1)
+        self.shade_inverse = np.linalg.inv(np.cov(spread[norms < 3 * np.median(norms) + 1e-6].T) + np.eye(2) * 0.25)
 
     @staticmethod
     def _features(lab: np.ndarray) -> np.ndarray:
         lab = lab.reshape(-1, 3)
         return np.stack([lab[:, 1], lab[:, 2], lab[:, 0] / 3.0], axis=1)
 
-    def distance(self, lab: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _chromaticity(lab: np.ndarray) -> np.ndarray:
+        """(a, b) rescaled to lightness 50: constant under shading."""
+        lab = lab.reshape(-1, 3)
+        scale = 50.0 / np.maximum(lab[:, 0], 10.0)
+        return lab[:, 1:] * scale[:, None]
+
+    def distance(self, lab: np.ndarray, shaded: bool = False) -> np.ndarray:
         x = self._features(lab) - self.mean
         d = np.sqrt(np.einsum("ni,ij,nj->n", x, self.inverse, x))
+        if shaded:
+            y = self._chromaticity(lab) - self.shade_mean
+            shade = np.sqrt(np.einsum("ni,ij,nj->n", y, self.shade_inverse, y))
+            darker = lab.reshape(-1, 3)[:, 0] < self.lightness
+            d = np.where(darker, np.minimum(d, shade), d)
         return d.reshape(lab.shape[:-1])
 
 
@@ -210,6 +239,7 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
     skin_model = SkinModel(samples)
     skin_distance = skin_model.distance(lab)
     skin = skin_distance < SKIN_THRESHOLD
+    arm_skin = skin_model.distance(lab, shaded=True) < SKIN_THRESHOLD
 
     labels = np.zeros((T, H, W), np.uint8)
     for t in tqdm(range(T), desc="masks", unit="frame", disable=not progress):
@@ -218,13 +248,13 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
         fg = cv2.morphologyEx(changed[t].astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
         fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_CLOSE, _disk(2)) > 0
         hand = skin[t] & sil_grown & ~forearm[t] & (fg | silhouette)
-        arm = skin[t] & forearm[t] & (fg | sil_grown)
+        arm = arm_skin[t] & forearm[t] & (fg | sil_grown)
         candidate = fg & ~skin[t] & ~arm & near_hand[t]
         # What moves with the hand is held by the fingertips: object regions must reach them.
         anchor = _reach(joints2d[t], hand_len, (W, H))
         obj = _largest_components_near(candidate, anchor, max(10, int(0.02 * hand_len**2)))
         if refine:
-            hand, obj = _grabcut(images[t], hand, obj, arm, skin_distance[t], sil_grown, forearm[t],
+            hand, obj = _grabcut(images[t], hand, obj, arm, skin_distance[t], arm_skin[t], sil_grown, forearm[t],
                                  anchor, hand_len)
         obj = _fill_holes(obj) & ~hand
         labels[t][obj] = LABEL_OBJECT
@@ -238,9 +268,10 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
     return MaskResult(labels, rgb_background, info)
 
 
-def _grabcut(image, hand, obj, arm, skin_distance, sil_grown, forearm, reach, hand_len):
+def _grabcut(image, hand, obj, arm, skin_distance, arm_skin, sil_grown, forearm, reach, hand_len):
     """GrabCut of hand ∪ object against the background, seeded by the first labels; the
-    result is split by skin colour. Returns (hand, object) [H, W] bool."""
+    result is split by skin colour: skin next to the fitted hand is hand, skin is never object.
+    Returns (hand, object) [H, W] bool."""
     union = hand | obj
     if union.sum() < 20:
         return hand, obj
@@ -268,8 +299,16 @@ def _grabcut(image, hand, obj, arm, skin_distance, sil_grown, forearm, reach, ha
     out = np.zeros((H, W), bool)
     out[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
     out = cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
-    new_hand = out & (skin_distance < SKIN_THRESHOLD) & sil_grown & ~forearm
-    new_obj = out & ~new_hand & ~(forearm & (skin_distance < SKIN_THRESHOLD))
+    skin = skin_distance < SKIN_THRESHOLD
+    new_hand = out & skin & sil_grown & ~forearm
+    # The fitted silhouette is off by the detector's error (a few pixels, a palm where the
+    # detector was wrong): clearly skin-coloured pixels connected to the hand join it, up to
+    # SKIN_EXTENSION_REACH hand lengths beyond the silhouette.
+    reach_out = cv2.dilate(sil_grown.astype(np.uint8), _disk(max(2, round(SKIN_EXTENSION_REACH * hand_len)))) > 0
+    extension = out & (skin_distance < SKIN_EXTENSION_THRESHOLD) & ~forearm & reach_out
+    new_hand |= _largest_components_near(extension | new_hand, new_hand, 1)
+    # Skin left over (wrist, forearm, knuckles beyond the reach) is background, never object.
+    new_obj = out & ~new_hand & ~skin & ~(forearm & arm_skin)
     new_obj = _largest_components_near(new_obj, obj & reach,
                                        max(10, int(0.02 * hand_len**2)))
     return new_hand, new_obj
