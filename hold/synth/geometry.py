@@ -102,9 +102,11 @@ class MeshDistance:
 
     def unsigned(self, points: np.ndarray) -> np.ndarray:
         """Exact distance from each point [N, 3] to the surface, [N]."""
+        if len(points) == 0:  # e.g. no hand vertex near the object: nothing to query
+            return np.zeros(0)
         upper, _ = self._nearest_sample(points)
         candidates = self.centroid_tree.query_ball_point(points, upper + self.max_radius + 1e-9)
-        counts = np.array([len(c) for c in candidates])
+        counts = np.array([len(c) for c in candidates], dtype=np.int64)
         pair_point = np.repeat(np.arange(len(points)), counts)
         pair_face = np.concatenate([np.asarray(c, dtype=np.int64) for c in candidates])
         tri = self.triangles[pair_face]

@@ -100,6 +100,8 @@ def test_exact_distances_match_dense_sampling():
     excess = np.abs(points) - half
     expected = np.where((excess <= 0).all(axis=1), excess.max(axis=1), np.linalg.norm(np.maximum(excess, 0), axis=1))
     assert np.allclose(distance.signed(points), expected, atol=1e-12)
+    # No point to query (no hand vertex near the object, as for some grasps): an empty answer.
+    assert distance.signed(np.zeros((0, 3))).shape == (0,)
 
 
 def test_closest_point_is_never_beaten_by_a_sample_of_the_triangle():
