@@ -8,12 +8,14 @@ Automatic masks for a static camera (``auto_masks``):
 2. **Change**: the colour distance (CIELAB) of each frame to the background, thresholded at a
    multiple of the noise level measured on pixels far from the hand.
 3. **Skin**: a Gaussian colour model (CIELAB a, b, and L loosely) learnt from the pixels inside
-   the fitted hand's silhouette that changed.
+   the fitted hand's silhouette that changed; on the forearm's side, shaded skin too.
 4. **Labels**: hand = skin-coloured pixels near the fitted hand silhouette on the fingers' side
    of the wrist; forearm (background) = skin-coloured change on the other side; object =
    changed, non-skin pixels in regions touching the hand (what moves with the hand).
 5. **Refinement**: GrabCut (``cv2.grabCut``) of foreground vs background seeded with those
-   labels, then the foreground split into hand and object by the skin model.
+   labels, then the foreground split by the skin model: skin connected to the fitted hand is
+   hand (a little beyond its silhouette, which carries the detector's error), skin is never
+   object.
 
 ``import_masks`` reads a user's mask folder instead (HOLD's 0/50/150/250 PNGs, SAM/SAM-Track
 label or colour PNGs, or per-class binary folders).

@@ -29,3 +29,34 @@ def test_shaded_skin_is_skin_only_when_asked_and_only_darker():
     assert with_shade[2] == plain[2]
     # A shadow of another hue, or a grey, is not skin either way.
     assert min(plain[3], with_shade[3], plain[4], with_shade[4]) > SKIN_THRESHOLD
+
+
+def test_grabcut_split_skin_off_the_silhouette_is_hand_never_object():
+    """A hand whose fitted silhouette is shifted (a detector error) next to a blue object: the
+    skin beyond the silhouette joins the hand, and no skin pixel is labelled object."""
+    from hold.preprocess.masks import _grabcut
+
+    rng = np.random.default_rng(0)
+    H, W = 96, 96
+    image = np.clip(rng.normal(120, 6, (H, W, 3)), 0, 255).astype(np.uint8)  # grey wall
+    v, u = np.mgrid[0:H, 0:W]
+    hand_true = (u - 40) ** 2 / 14**2 + (v - 50) ** 2 / 20**2 < 1
+    obj_true = (u >= 52) & (u < 80) & (v >= 35) & (v < 65) & ~hand_true
+    image[hand_true] = (217, 158, 128)
+    image[obj_true] = (40, 60, 200)
+    lab = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    model = SkinModel(lab[hand_true])
+    skin_distance = model.distance(lab)
+    arm_skin = model.distance(lab, shaded=True) < SKIN_THRESHOLD
+    silhouette = np.roll(hand_true, -8, axis=1)  # the fit is 8 px to the left
+    sil_grown = cv2.dilate(silhouette.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    seed_hand = hand_true & sil_grown
+    seed_obj = obj_true.copy()
+    forearm = np.zeros((H, W), bool)
+    reach = np.ones((H, W), bool)
+    hand, obj = _grabcut(image, seed_hand, seed_obj, np.zeros((H, W), bool), skin_distance, arm_skin,
+                         sil_grown, forearm, reach, hand_len=30.0)
+    assert (hand & hand_true).sum() / hand_true.sum() > 0.95  # the 8 px beyond the fit included
+    assert not (obj & hand_true).any()
+    assert (obj & obj_true).sum() / obj_true.sum() > 0.9
+    assert not (hand & ~hand_true).any()
