@@ -154,9 +154,11 @@ class SkinModel:
         return d.reshape(lab.shape[:-1])
 
 
-def _forearm_side(joints2d: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[H, W] bool: pixels on the forearm's side of a line just below the wrist, across the
-    wrist → middle-finger-knuckle axis."""
+def _forearm_side(joints2d: np.ndarray, size: tuple[int, int], silhouette: np.ndarray | None = None) -> np.ndarray:
+    """[H, W] bool: pixels on the forearm's side of a line across the wrist → middle-finger-
+    knuckle axis, where the fitted hand model's silhouette [H, W] ends (the hand label should
+    cover what the model renders, its wrist included), kept 0.25–0.5 hand lengths below the
+    wrist joint (0.25 without a silhouette)."""
     W, H = size
     wrist, knuckle = joints2d[0], joints2d[9]
     axis = knuckle - wrist
@@ -166,7 +168,10 @@ def _forearm_side(joints2d: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     axis /= length
     v, u = np.mgrid[0:H, 0:W]
     along = (u - wrist[0]) * axis[0] + (v - wrist[1]) * axis[1]
-    return along < -0.25 * length
+    cut = -0.25
+    if silhouette is not None and silhouette.any():
+        cut = float(np.clip(along[silhouette].min() / length, -0.5, -0.25))
+    return along < cut * length
 
 
 def _largest_components_near(binary: np.ndarray, anchor: np.ndarray, min_area: int) -> np.ndarray:
@@ -210,7 +215,7 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
     hand_len = float(hand_len) if np.isfinite(hand_len) and hand_len > 2 else 0.1 * max(W, H)
     grow = _disk(round(0.35 * hand_len))
     near_hand = np.stack([cv2.dilate(s.astype(np.uint8), _disk(round(1.5 * hand_len))) > 0 for s in hand_silhouettes])
-    forearm = np.stack([_forearm_side(j, (W, H)) for j in joints2d])
+    forearm = np.stack([_forearm_side(j, (W, H), s) for j, s in zip(joints2d, hand_silhouettes)])
 
     # 1-2: background (two passes: exclude the grown hand and the reach of its fingertips, where
     # the held object must be; then everything that changed).

@@ -60,3 +60,24 @@ def test_grabcut_split_skin_off_the_silhouette_is_hand_never_object():
     assert not (obj & hand_true).any()
     assert (obj & obj_true).sum() / obj_true.sum() > 0.9
     assert not (hand & ~hand_true).any()
+
+
+def test_forearm_line_follows_the_fitted_silhouette_within_bounds():
+    from hold.preprocess.masks import _forearm_side
+
+    joints = np.full((21, 2), np.nan)
+    joints[0], joints[9] = (50, 50), (50, 30)  # wrist below the knuckle: hand length 20 px, up
+    rows = np.arange(100)[:, None] * np.ones((1, 100), int)
+
+    def first_forearm_row(silhouette):
+        side = _forearm_side(joints, (100, 100), silhouette)
+        assert (side == side[:, :1]).all()  # a horizontal line
+        return int(np.flatnonzero(side[:, 0])[0])
+
+    def silhouette_to(row):
+        return (rows >= 25) & (rows <= row)
+
+    assert first_forearm_row(None) == 56  # 0.25 hand lengths below the wrist
+    assert first_forearm_row(silhouette_to(58)) == 59  # where the model's wrist ends (0.4)
+    assert first_forearm_row(silhouette_to(52)) == 56  # never above 0.25
+    assert first_forearm_row(silhouette_to(90)) == 61  # never below 0.5 (a bad fit)
