@@ -4,7 +4,8 @@ Automatic masks for a static camera (``auto_masks``):
 
 1. **Background model**: the per-pixel median colour over the frames where the pixel is not
    probably foreground (the fitted hand's silhouette, grown, and a first pass of change
-   detection); pixels that are covered in every frame are inpainted from their surroundings.
+   detection); pixels that are covered in every frame are inpainted from their surroundings
+   (their change is a guess: step 5 does not take it as sure).
 2. **Change**: the colour distance (CIELAB) of each frame to the background, thresholded at a
    multiple of the noise level measured on pixels far from the hand.
 3. **Skin**: a Gaussian colour model (CIELAB a, b, and L loosely) learnt from the pixels inside
@@ -262,7 +263,7 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
         obj = _largest_components_near(candidate, anchor, max(10, int(0.02 * hand_len**2)))
         if refine:
             hand, obj = _grabcut(images[t], hand, obj, arm, skin_distance[t], arm_skin[t], sil_grown, forearm[t],
-                                 anchor, hand_len)
+                                 anchor, hand_len, unseen)
         obj = _fill_holes(obj) & ~hand
         labels[t][obj] = LABEL_OBJECT
         labels[t][hand] = LABEL_HAND
@@ -275,9 +276,11 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
     return MaskResult(labels, rgb_background, info)
 
 
-def _grabcut(image, hand, obj, arm, skin_distance, arm_skin, sil_grown, forearm, reach, hand_len):
+def _grabcut(image, hand, obj, arm, skin_distance, arm_skin, sil_grown, forearm, reach, hand_len, guessed=None):
     """GrabCut of hand ∪ object against the background, seeded by the first labels; the
     result is split by skin colour: skin next to the fitted hand is hand, skin is never object.
+    ``guessed`` [H, W]: pixels whose background was never seen (inpainted); their "change" is a
+    guess, so object seeds there are only probable and GrabCut's colour models decide.
     Returns (hand, object) [H, W] bool."""
     union = hand | obj
     if union.sum() < 20:
@@ -287,7 +290,10 @@ def _grabcut(image, hand, obj, arm, skin_distance, arm_skin, sil_grown, forearm,
     region = cv2.dilate(union.astype(np.uint8), _disk(max(3, round(0.25 * hand_len)))) > 0
     seed[region] = cv2.GC_PR_BGD
     seed[union] = cv2.GC_PR_FGD
-    seed[cv2.erode(union.astype(np.uint8), _disk(2)) > 0] = cv2.GC_FGD
+    sure = cv2.erode(union.astype(np.uint8), _disk(2)) > 0
+    if guessed is not None:
+        sure &= hand | ~guessed
+    seed[sure] = cv2.GC_FGD
     seed[arm & ~sil_grown] = cv2.GC_BGD
     ys, xs = np.nonzero(region)
     pad = 4

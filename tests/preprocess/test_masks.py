@@ -81,3 +81,32 @@ def test_forearm_line_follows_the_fitted_silhouette_within_bounds():
     assert first_forearm_row(silhouette_to(58)) == 59  # where the model's wrist ends (0.4)
     assert first_forearm_row(silhouette_to(52)) == 56  # never above 0.25
     assert first_forearm_row(silhouette_to(90)) == 61  # never below 0.5 (a bad fit)
+
+
+def test_grabcut_does_not_trust_change_where_the_background_was_guessed():
+    """A wall patch next to the object that the background model never saw (inpainted, wrongly
+    "changed") is seeded as object: sure seeds make it object, probable ones let GrabCut's colour
+    models give it back to the wall."""
+    from hold.preprocess.masks import _grabcut
+
+    rng = np.random.default_rng(1)
+    H, W = 96, 96
+    v, u = np.mgrid[0:H, 0:W]
+    image = np.where(((u // 12) % 2 == 0)[..., None], (150, 110, 160), (110, 150, 120)).astype(float)
+    image = np.clip(image + rng.normal(0, 4, (H, W, 3)), 0, 255).astype(np.uint8)  # striped wall
+    obj_true = (u >= 40) & (u < 64) & (v >= 40) & (v < 70)
+    image[obj_true] = (40, 60, 200)
+    patch = (u >= 40) & (u < 64) & (v >= 22) & (v < 40)  # wall above the object, never seen
+    hand = np.zeros((H, W), bool)
+    lab = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    skin_model = SkinModel(np.tile(cv2.cvtColor(np.float32([[[0.85, 0.62, 0.5]]]), cv2.COLOR_RGB2Lab)
+                                   .reshape(1, 3), (60, 1)) + rng.normal(0, 0.5, (60, 3)).astype(np.float32))
+    skin_distance = skin_model.distance(lab)
+    arm_skin = skin_model.distance(lab, shaded=True) < SKIN_THRESHOLD
+    args = (image, hand, obj_true | patch, hand, skin_distance, arm_skin, hand, hand,
+            np.ones((H, W), bool), 30.0)
+    _, trusting = _grabcut(*args)
+    _, guessing = _grabcut(*args, guessed=patch)
+    assert (trusting & patch).sum() / patch.sum() > 0.6  # sure seeds: the eroded patch stays object
+    assert (guessing & patch).sum() / patch.sum() < 0.1
+    assert (guessing & obj_true).sum() / obj_true.sum() > 0.9
