@@ -130,7 +130,8 @@ class SkinModel:
         self.shade_mean = np.median(y, axis=0)
         spread = y - self.shade_mean
         norms = np.linalg.norm(spread, axis=1)
-        self.shade_inverse = np.linalg.inv(np.cov(spread[norms < 3 * np.median(norms) + 1e-6].T) + np.eye(2) * 0.25)
+        inliers = spread[norms < 3 * np.median(norms) + 1e-6]
+        self.shade_inverse = np.linalg.inv(np.cov(inliers.T) + np.eye(2) * 0.25)
 
     @staticmethod
     def _features(lab: np.ndarray) -> np.ndarray:
@@ -155,7 +156,8 @@ class SkinModel:
         return d.reshape(lab.shape[:-1])
 
 
-def _forearm_side(joints2d: np.ndarray, size: tuple[int, int], silhouette: np.ndarray | None = None) -> np.ndarray:
+def _forearm_side(joints2d: np.ndarray, size: tuple[int, int],
+                  silhouette: np.ndarray | None = None) -> np.ndarray:
     """[H, W] bool: pixels on the forearm's side of a line across the wrist → middle-finger-
     knuckle axis, where the fitted hand model's silhouette [H, W] ends (the hand label should
     cover what the model renders, its wrist included), kept 0.25–0.5 hand lengths below the
@@ -262,8 +264,8 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
         anchor = _reach(joints2d[t], hand_len, (W, H))
         obj = _largest_components_near(candidate, anchor, max(10, int(0.02 * hand_len**2)))
         if refine:
-            hand, obj = _grabcut(images[t], hand, obj, arm, skin_distance[t], arm_skin[t], sil_grown, forearm[t],
-                                 anchor, hand_len, unseen)
+            hand, obj = _grabcut(images[t], hand, obj, arm, skin_distance[t], arm_skin[t], sil_grown,
+                                 forearm[t], anchor, hand_len, unseen)
         obj = _fill_holes(obj) & ~hand
         labels[t][obj] = LABEL_OBJECT
         labels[t][hand] = LABEL_HAND
@@ -276,7 +278,8 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
     return MaskResult(labels, rgb_background, info)
 
 
-def _grabcut(image, hand, obj, arm, skin_distance, arm_skin, sil_grown, forearm, reach, hand_len, guessed=None):
+def _grabcut(image, hand, obj, arm, skin_distance, arm_skin, sil_grown, forearm, reach, hand_len,
+             guessed=None):
     """GrabCut of hand ∪ object against the background, seeded by the first labels; the
     result is split by skin colour: skin next to the fitted hand is hand, skin is never object.
     ``guessed`` [H, W]: pixels whose background was never seen (inpainted); their "change" is a
@@ -317,7 +320,8 @@ def _grabcut(image, hand, obj, arm, skin_distance, arm_skin, sil_grown, forearm,
     # The fitted silhouette is off by the detector's error (a few pixels, a palm where the
     # detector was wrong): clearly skin-coloured pixels connected to the hand join it, up to
     # SKIN_EXTENSION_REACH hand lengths beyond the silhouette.
-    reach_out = cv2.dilate(sil_grown.astype(np.uint8), _disk(max(2, round(SKIN_EXTENSION_REACH * hand_len)))) > 0
+    beyond = _disk(max(2, round(SKIN_EXTENSION_REACH * hand_len)))
+    reach_out = cv2.dilate(sil_grown.astype(np.uint8), beyond) > 0
     extension = out & (skin_distance < SKIN_EXTENSION_THRESHOLD) & ~forearm & reach_out
     new_hand |= _largest_components_near(extension | new_hand, new_hand, 1)
     # Skin left over (wrist, forearm, knuckles beyond the reach) is background, never object.
