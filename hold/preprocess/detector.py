@@ -187,13 +187,15 @@ def detect_keypoints(images: np.ndarray, complexity: int = 1, min_confidence: fl
         missing = ~np.isfinite(keypoints[:, 0, 0])
         if backwards and (missing.all() or not missing.any()):
             break  # nothing to pick up from, or nothing missed
-        frames = range(T - 1, -1, -1) if backwards else range(T)
+        # Backwards, the pass ends at the first frame forward tracking missed: nothing before
+        # it is taken.
+        frames = range(T - 1, int(np.argmax(missing)) - 1, -1) if backwards else range(T)
         trackers = [_Tracker(hands, m, complexity, min_confidence) for m in (False, True)]
         try:
             for t in tqdm(frames, desc="hand keypoints" + (" (backwards)" if backwards else ""),
                           unit="frame", disable=not progress):
-                # Backwards, every frame is tracked (the tracker needs the sequence) but only
-                # the ones the forward pass missed take its result.
+                # Backwards, found frames are tracked too (the tracker needs the sequence) but
+                # only the ones the forward pass missed take its result.
                 candidates = [(p, uv, ("mirrored" if tr.mirrored else "tracked")
                                + ("-backwards" if backwards else ""))
                               for tr in trackers for p, uv in tr.candidates(images[t])]

@@ -109,11 +109,12 @@ def _change(lab: np.ndarray, background: np.ndarray, far: np.ndarray) -> tuple[n
 class SkinModel:
     """Gaussian in CIELAB (a, b, L/3) fitted to hand pixels; ``distance`` is Mahalanobis.
 
-    ``distance(lab, shaded=True)`` also accepts skin in shadow: a pixel darker than the typical
-    skin whose chroma fell in proportion to its lightness (a/L, b/L as the skin's; a second
-    Gaussian) counts at that distance instead. It is used where a false "skin" costs little
-    (the forearm's side of the wrist, e.g. a shaded forearm that would otherwise be labelled
-    object) and not for the hand itself (a dark, warm-toned object part would join it).
+    ``shade_distance`` is for skin in shadow: for a pixel darker than the typical skin, the
+    Mahalanobis distance of its chromaticity (a/L, b/L: constant when the chroma falls with
+    the lightness) to the skin's, a second Gaussian; infinite for the others. It is used where
+    a false "skin" costs little (the forearm's side of the wrist, e.g. a shaded forearm that
+    would otherwise be labelled object) and not for the hand itself (a dark, warm-toned object
+    part would join it).
     """
 
     def __init__(self, samples: np.ndarray):
@@ -145,15 +146,16 @@ class SkinModel:
         scale = 50.0 / np.maximum(lab[:, 0], 10.0)
         return lab[:, 1:] * scale[:, None]
 
-    def distance(self, lab: np.ndarray, shaded: bool = False) -> np.ndarray:
+    def distance(self, lab: np.ndarray) -> np.ndarray:
         x = self._features(lab) - self.mean
         d = np.sqrt(np.einsum("ni,ij,nj->n", x, self.inverse, x))
-        if shaded:
-            y = self._chromaticity(lab) - self.shade_mean
-            shade = np.sqrt(np.einsum("ni,ij,nj->n", y, self.shade_inverse, y))
-            darker = lab.reshape(-1, 3)[:, 0] < self.lightness
-            d = np.where(darker, np.minimum(d, shade), d)
         return d.reshape(lab.shape[:-1])
+
+    def shade_distance(self, lab: np.ndarray) -> np.ndarray:
+        y = self._chromaticity(lab) - self.shade_mean
+        d = np.sqrt(np.einsum("ni,ij,nj->n", y, self.shade_inverse, y))
+        darker = lab.reshape(-1, 3)[:, 0] < self.lightness
+        return np.where(darker, d, np.inf).reshape(lab.shape[:-1])
 
 
 def _forearm_side(joints2d: np.ndarray, size: tuple[int, int],
@@ -249,7 +251,7 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
     skin_model = SkinModel(samples)
     skin_distance = skin_model.distance(lab)
     skin = skin_distance < SKIN_THRESHOLD
-    arm_skin = skin_model.distance(lab, shaded=True) < SKIN_THRESHOLD
+    arm_skin = skin | (skin_model.shade_distance(lab) < SKIN_THRESHOLD)
 
     labels = np.zeros((T, H, W), np.uint8)
     for t in tqdm(range(T), desc="masks", unit="frame", disable=not progress):

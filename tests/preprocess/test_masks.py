@@ -21,7 +21,7 @@ def test_shaded_skin_is_skin_only_when_asked_and_only_darker():
     blue_shadow = _lab([0.5 * np.array([0.50, 0.62, 0.85])])[0]
     grey = _lab([[0.45, 0.45, 0.45]])[0]
     plain = model.distance(np.stack([lit, shaded, bright, blue_shadow, grey]))
-    with_shade = model.distance(np.stack([lit, shaded, bright, blue_shadow, grey]), shaded=True)
+    with_shade = np.minimum(plain, model.shade_distance(np.stack([lit, shaded, bright, blue_shadow, grey])))
     assert plain[0] < 1.0 and with_shade[0] <= plain[0]
     # Half the light: the lightness term rejects it, the chromaticity (a/L, b/L) accepts it.
     assert plain[1] > SKIN_THRESHOLD > with_shade[1]
@@ -47,7 +47,7 @@ def test_grabcut_split_skin_off_the_silhouette_is_hand_never_object():
     lab = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
     model = SkinModel(lab[hand_true])
     skin_distance = model.distance(lab)
-    arm_skin = model.distance(lab, shaded=True) < SKIN_THRESHOLD
+    arm_skin = (skin_distance < SKIN_THRESHOLD) | (model.shade_distance(lab) < SKIN_THRESHOLD)
     silhouette = np.roll(hand_true, -8, axis=1)  # the fit is 8 px to the left
     sil_grown = cv2.dilate(silhouette.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     seed_hand = hand_true & sil_grown
@@ -102,7 +102,7 @@ def test_grabcut_does_not_trust_change_where_the_background_was_guessed():
     skin_model = SkinModel(np.tile(cv2.cvtColor(np.float32([[[0.85, 0.62, 0.5]]]), cv2.COLOR_RGB2Lab)
                                    .reshape(1, 3), (60, 1)) + rng.normal(0, 0.5, (60, 3)).astype(np.float32))
     skin_distance = skin_model.distance(lab)
-    arm_skin = skin_model.distance(lab, shaded=True) < SKIN_THRESHOLD
+    arm_skin = (skin_distance < SKIN_THRESHOLD) | (skin_model.shade_distance(lab) < SKIN_THRESHOLD)
     args = (image, hand, obj_true | patch, hand, skin_distance, arm_skin, hand, hand,
             np.ones((H, W), bool), 30.0)
     _, trusting = _grabcut(*args)
