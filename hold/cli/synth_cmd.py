@@ -25,9 +25,12 @@ def add_parser(sub) -> None:
     noise.add_argument("--keypoint-noise-px", type=float, default=3.0, help="2D keypoints (default 3)")
     noise.add_argument("--rotation-noise-deg", type=float, default=5.0, help="RMS object-pose angle (default 5)")
     noise.add_argument("--translation-noise-cm", type=float, default=1.0, help="per axis (default 1)")
-    noise.add_argument("--point-noise-mm", type=float, default=2.0, help="init object points (default 2)")
-    noise.add_argument("--mask-noise-px", type=float, default=0.0,
-                       help="boundary jitter and erosion/dilation of the masks (default 0: exact)")
+    noise.add_argument("--object-points", type=int, default=0, metavar="N",
+                       help="write N ORACLE object points sampled from the true surface (default 0: "
+                            "none, as from a video; for ablations only)")
+    noise.add_argument("--point-noise-mm", type=float, default=2.0, help="of the oracle points (default 2)")
+    noise.add_argument("--mask-noise-px", type=float, default=2.0,
+                       help="boundary jitter and erosion/dilation of the masks (default 2; 0: exact)")
     noise.add_argument("--foreign-hand", action="store_true",
                        help="render a hand outside the built-in model's shape space")
     p.add_argument("--no-video", action="store_true", help="skip video.mp4")
@@ -50,6 +53,8 @@ def run(args) -> int:
                  "point_noise_mm", "mask_noise_px"):
         if getattr(args, name) < 0:
             raise InputError(f"--{name.replace('_', '-')} must be >= 0")
+    if args.object_points < 0:
+        raise InputError("--object-points must be >= 0")
     if not 0 <= args.missing_joints < 1:
         raise InputError("--missing-joints must be in [0, 1)")
     noise = NoiseOptions(
@@ -58,6 +63,7 @@ def run(args) -> int:
         keypoint_sigma_px=args.keypoint_noise_px,
         rotation_deg=args.rotation_noise_deg,
         translation_sigma_m=args.translation_noise_cm / 100,
+        num_object_points=args.object_points,
         object_point_sigma_m=args.point_noise_mm / 1000,
         mask_noise_px=args.mask_noise_px,
         foreign_hand=args.foreign_hand,

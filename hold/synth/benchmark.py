@@ -10,7 +10,7 @@ import yaml
 from tqdm import tqdm
 
 from hold.io.errors import InputError
-from hold.synth.generate import generate_sequence
+from hold.synth.generate import NoiseOptions, generate_sequence
 
 BENCHMARK_YAML = Path(__file__).resolve().parents[1] / "data" / "benchmark.yaml"
 
@@ -22,6 +22,7 @@ class BenchmarkSequence:
     seed: int
     frames: int
     size: tuple[int, int]
+    foreign_hand: bool = False  # rendered with a hand outside the built-in model's shape space
 
 
 def load_benchmark(path: str | os.PathLike = BENCHMARK_YAML) -> list[BenchmarkSequence]:
@@ -38,7 +39,8 @@ def load_benchmark(path: str | os.PathLike = BENCHMARK_YAML) -> list[BenchmarkSe
     for entry in spec["sequences"]:
         try:
             out.append(BenchmarkSequence(str(entry["name"]), str(entry["object"]), int(entry["seed"]),
-                                         int(entry.get("frames", frames)), tuple(entry.get("size", size))))
+                                         int(entry.get("frames", frames)), tuple(entry.get("size", size)),
+                                         bool(entry.get("foreign_hand", False))))
         except (KeyError, TypeError, ValueError):
             raise InputError(f"{path}: a sequence entry needs name, object and seed, got {entry!r}") from None
     if len({s.name for s in out}) != len(out):
@@ -54,5 +56,6 @@ def generate_benchmark(out_root: str | os.PathLike, sequences: list[BenchmarkSeq
     summaries = {}
     for spec in tqdm(sequences or load_benchmark(), desc="benchmark", unit="seq", disable=not progress):
         summaries[spec.name] = generate_sequence(out_root / spec.name, object=spec.object, frames=spec.frames,
-                                                 size=spec.size, seed=spec.seed)
+                                                 size=spec.size, seed=spec.seed,
+                                                 noise=NoiseOptions(foreign_hand=spec.foreign_hand))
     return summaries

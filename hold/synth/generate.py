@@ -50,9 +50,14 @@ class NoiseOptions:
     keypoint_sigma_px: float = 3.0  # Gaussian noise of init/hand_keypoints2d per coordinate
     rotation_deg: float = 5.0  # RMS geodesic angle of the object-pose rotation noise
     translation_sigma_m: float = 0.01  # object-pose translation noise per coordinate
-    num_object_points: int = 500  # init/object_points.npy: surface samples …
-    object_point_sigma_m: float = 0.002  # … plus Gaussian noise per coordinate
-    mask_noise_px: float = 0.0  # 0: exact masks; else boundary jitter + erosion/dilation (pixels)
+    # init/object_points.npy: N points sampled from the TRUE surface plus noise. No front-end can
+    # produce them (SfM gives partial, outlier-ridden points, or none), so the default writes none;
+    # set N > 0 only for ablations that say they used oracle points.
+    num_object_points: int = 0
+    object_point_sigma_m: float = 0.002  # … Gaussian noise per coordinate of those points
+    # Boundary jitter + erosion/dilation of the masks (pixels); 0 gives the exact rendered labels,
+    # which no segmenter produces.
+    mask_noise_px: float = 2.0
     foreign_hand: bool = False  # render a hand outside the built-in model's shape space
 
 
@@ -218,13 +223,19 @@ def generate_sequence(
         np.ones((frames, 21, 1)),
     ], axis=-1)
     keypoints[missing] = np.nan
-    points, _ = trimesh.sample.sample_surface(closed, noise.num_object_points, seed=int(init_rng.integers(1 << 31)))
-    points = points + init_rng.normal(size=points.shape) * noise.object_point_sigma_m
+    # Their own stream (seeded even when none are written), so asking for oracle points leaves
+    # every other init array unchanged.
+    point_rng = np.random.default_rng(int(init_rng.integers(1 << 31)))
+    points = None
+    if noise.num_object_points > 0:
+        points, _ = trimesh.sample.sample_surface(closed, noise.num_object_points,
+                                                  seed=int(point_rng.integers(1 << 31)))
+        points = (points + point_rng.normal(size=points.shape) * noise.object_point_sigma_m).astype(np.float32)
     init = SequenceInit(
         hand_joints=init_joints.astype(np.float32),
         hand_keypoints2d=keypoints.astype(np.float32),
         object_poses=_perturb_poses(object_poses, noise.rotation_deg, noise.translation_sigma_m, init_rng).astype(np.float32),
-        object_points=points.astype(np.float32),
+        object_points=points,
     )
     masks = _noisy_masks(labels, noise.mask_noise_px, mask_rng) if noise.mask_noise_px > 0 else labels
 
@@ -238,6 +249,10 @@ def generate_sequence(
             "masks": "rendered" + (f" + {noise.mask_noise_px:g} px noise" if noise.mask_noise_px > 0 else ""),
             "hand": f"ground truth + {noise.joint_sigma_m * 1000:g} mm noise",
             "object_poses": f"ground truth + {noise.rotation_deg:g} deg / {noise.translation_sigma_m * 100:g} cm noise",
+            **({"object_points": f"oracle: {noise.num_object_points} samples of the true surface + "
+                                 f"{noise.object_point_sigma_m * 1000:g} mm noise"}
+               if points is not None else {}),
+            "hand_model": "foreign (outside the built-in shape space)" if noise.foreign_hand else "builtin",
         },
         source=f"hold.synth: object={object_path.parent.name if object_path.name == 'mesh.obj' else object_path.name} "
                f"seed={seed} noise={asdict(noise)}",

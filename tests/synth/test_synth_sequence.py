@@ -12,17 +12,19 @@ import trimesh
 from hold.eval.protocol import evaluate_result
 from hold.io.errors import InputError
 from hold.io.sequence import load_ground_truth, load_sequence, write_result
-from hold.synth.generate import generate_sequence
+from hold.synth.generate import NoiseOptions, generate_sequence
 from hold.synth.grasp import CONTACT_TOLERANCE_M, PENETRATION_TOLERANCE_M
 from hold.synth.verify import contact_per_frame, label_agreement
 
 FRAMES, SIZE, SEED = 6, (96, 96), 0
+EXACT = NoiseOptions(mask_noise_px=0.0)
 
 
 @pytest.fixture(scope="module")
 def sequence(tmp_path_factory):
+    # Exact masks: these tests check the renderer's labels against the geometry.
     path = tmp_path_factory.mktemp("synth") / "seq"
-    generate_sequence(path, object="025_mug", frames=FRAMES, size=SIZE, seed=SEED)
+    generate_sequence(path, object="025_mug", frames=FRAMES, size=SIZE, seed=SEED, noise=EXACT)
     return path
 
 
@@ -33,19 +35,37 @@ def test_folder_follows_the_format(sequence):
     assert seq.has_masks and (sequence / "video.mp4").is_file()
     assert set(np.unique(seq.load_masks())) <= {0, 50, 150}
     assert seq.init.hand_joints.shape == (FRAMES, 21, 3)
-    assert seq.init.object_points.shape == (500, 3)
+    assert seq.init.object_points is None  # no oracle points unless asked for
     assert gt.object_mesh.faces.shape == (2000, 3)
 
 
 def test_same_seed_same_bytes(sequence, tmp_path):
     again = tmp_path / "again"
-    generate_sequence(again, object="025_mug", frames=FRAMES, size=SIZE, seed=SEED, video=False)
+    generate_sequence(again, object="025_mug", frames=FRAMES, size=SIZE, seed=SEED, video=False, noise=EXACT)
     for folder in ("images", "masks", "init", "gt"):
         names = sorted(p.name for p in (sequence / folder).iterdir())
         assert names == sorted(p.name for p in (again / folder).iterdir())
         match, mismatch, errors = filecmp.cmpfiles(sequence / folder, again / folder, names, shallow=False)
         assert mismatch == [] and errors == [], (folder, mismatch, errors)
     assert filecmp.cmp(sequence / "meta.json", again / "meta.json", shallow=False)
+
+
+def test_oracle_points_are_opt_in_and_change_nothing_else(sequence, tmp_path):
+    """Asking for oracle object points adds them (on the true surface, within their noise) and
+    leaves every other input bitwise the same."""
+    again = tmp_path / "with_points"
+    generate_sequence(again, object="025_mug", frames=FRAMES, size=SIZE, seed=SEED, video=False,
+                      noise=NoiseOptions(mask_noise_px=0.0, num_object_points=40, object_point_sigma_m=0.0))
+    seq, plain = load_sequence(again), load_sequence(sequence)
+    assert seq.init.object_points.shape == (40, 3)
+    for name in ("hand_joints", "hand_keypoints2d", "object_poses"):
+        np.testing.assert_array_equal(getattr(seq.init, name), getattr(plain.init, name))
+    np.testing.assert_array_equal(seq.load_masks(), plain.load_masks())
+    from hold.synth.geometry import MeshDistance, watertight_copy
+
+    mesh = load_ground_truth(again).object_mesh
+    surface = MeshDistance(watertight_copy(mesh.vertices, mesh.faces), count=20_000)
+    assert surface.unsigned(seq.init.object_points.astype(np.float64)).max() < 1e-5
 
 
 def test_visible_vertices_land_on_their_own_labels(sequence):
