@@ -59,6 +59,7 @@ def _resolve(args):
 
 def run(args) -> int:
     from hold.io.errors import InputError
+    from hold.io.sequence import has_ground_truth
     from hold.pipeline import ReconstructConfig, reconstruct
 
     source, out, resume = _resolve(args)
@@ -67,6 +68,7 @@ def run(args) -> int:
         print("note: --device cuda is experimental in this version: every kernel passes its "
               "CPU/CUDA parity tests on a GPU, but no whole reconstruction has been run on one "
               "yet (docs/ENGINE.md §8)", file=sys.stderr)
+    truth = None
     if args.demo:
         from hold.pipeline.demo import demo_config, make_demo_sequence
 
@@ -75,6 +77,10 @@ def run(args) -> int:
     else:
         if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
             seq = _preprocess_video(source, out)
+            # A video inside a sequence folder with ground truth (`hold-fast synth` writes
+            # SEQ/video.mp4): score the from-video result against it.
+            if (source.parent / "meta.json").is_file() and has_ground_truth(source.parent):
+                truth = source.parent
         elif source.is_dir():
             seq = source
         else:
@@ -89,7 +95,8 @@ def run(args) -> int:
         cfg.mano_dir = args.mano_dir
     if args.no_report:
         cfg.report = False
-    summary = reconstruct(seq, out, cfg, resume=resume, input_path=str(source or seq))
+    summary = reconstruct(seq, out, cfg, resume=resume, input_path=str(source or seq),
+                          ground_truth_dir=truth)
     print(_summary_text(summary, out))
     return 0
 

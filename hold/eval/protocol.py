@@ -214,16 +214,50 @@ def evaluate_hold_exact(result: Result, gt: GroundTruth, restarts: int = HOLD_EX
 # --------------------------------------------------------------------------- folders
 
 
+FRONTEND_SEQUENCE = "sequence"  # where `hold-fast reconstruct VIDEO` keeps the front-end's folder
+
+
+def result_frames(result_dir: Path, seq_dir: Path, gt_frames: int) -> tuple[np.ndarray | None, dict]:
+    """For a result made from SEQ/video.mp4 (the front-end's sequence in RESULT/sequence):
+    the ground-truth frame [T_result] of each result frame, from that sequence's
+    ``frame_indices`` (video frame k is SEQ's frame k), and what differs from the true inputs.
+    (None, {}) for a result made from the sequence folder itself."""
+    frontend = result_dir / FRONTEND_SEQUENCE
+    if not (frontend / "meta.json").is_file() or frontend.resolve() == seq_dir.resolve():
+        return None, {}
+    meta = load_meta(frontend)
+    frames = np.asarray(meta.frame_indices if meta.frame_indices is not None else range(meta.num_frames))
+    if frames.max(initial=-1) >= gt_frames:
+        raise InputError(f"{frontend / 'meta.json'}: frame_indices reach frame {int(frames.max())}, but "
+                         f"{seq_dir} has {gt_frames} frames: this result was not made from that sequence's video")
+    true_K = load_meta(seq_dir).K
+    info = {"inputs": "from the video (front-end sequence: masks, hand, object poses and K estimated)",
+            "frontend_focal_ratio": round(float(meta.K[0, 0] / true_K[0, 0]), 4),
+            "frontend_crop": meta.crop}
+    return frames, info
+
+
 def evaluate_result(result_dir: str | os.PathLike, seq_dir: str | os.PathLike,
                     hold_exact: bool = False, write: bool = True) -> dict:
     """Validate a result folder against its sequence, score it and (by default) write
     ``metrics.json`` into the result folder. A result that breaks the format raises InputError
-    and is not scored."""
+    and is not scored.
+
+    A result that `hold-fast reconstruct SEQ/video.mp4` made is scored on the ground-truth
+    frames its front-end kept (``result_frames``); everything is compared in each side's own
+    camera frame, so a front-end focal length that differs from the true one changes the depth
+    of the whole reconstruction, which no metric here sees except CD_h (docs/EVALUATION.md)."""
+    result_dir, seq_dir = Path(result_dir), Path(seq_dir)
     meta = load_meta(seq_dir)
     gt = load_ground_truth(seq_dir)
-    result = load_result(result_dir, num_frames=meta.num_frames)
+    frames, inputs = result_frames(result_dir, seq_dir, meta.num_frames)
+    if frames is not None:
+        gt = GroundTruth(gt.hand_joints[frames], gt.object_mesh, gt.object_poses[frames], gt.valid[frames])
+    result = load_result(result_dir, num_frames=len(gt.valid))
     metrics = evaluate_hold_exact(result, gt) if hold_exact else evaluate(result, gt)
     metrics["sequence"] = str(Path(seq_dir))
+    metrics["inputs"] = inputs.pop("inputs", "the sequence folder's own inputs")
+    metrics.update(inputs)
     if write:
         write_json_atomic(Path(result_dir) / "metrics.json", metrics)
     return metrics

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,23 +115,33 @@ class _Work:
 
 
 def _check_writable(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write_probe"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(f"{out_dir}: output folder is not writable ({exc.strerror})") from exc
+    """Fail early on an output folder that cannot be written, creating nothing: the nearest
+    existing folder on the path must be a writable directory."""
+    existing = out_dir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{out_dir}: output folder is not writable ({existing} is not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{out_dir}: output folder is not writable (no write permission on {existing})")
 
 
 def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: bool = False,
-                progress: bool = True, log=print, input_path: str | None = None) -> dict:
+                progress: bool = True, log=print, input_path: str | None = None,
+                ground_truth_dir=None) -> dict:
     """Run (or continue) the whole schedule on a sequence folder; returns the run summary.
-    ``input_path`` (what the user gave, e.g. a video) is recorded for ``--resume OUT``."""
+    ``input_path`` (what the user gave, e.g. a video) is recorded for ``--resume OUT``.
+    The result is scored against ``ground_truth_dir`` (default: the sequence folder) when that
+    folder holds gt/ (for a video inside a synthetic sequence folder: that folder)."""
     cfg = cfg or ReconstructConfig()
     seq = load_sequence(seq_dir)  # validates the folder before anything is written
     out_dir = Path(out_dir)
     _check_writable(out_dir)
+    # The scene is built before OUT is touched: inputs it rejects (masks that cannot place the
+    # object, …) leave nothing behind.
+    start = time.perf_counter()
+    scene, data, init_info = build_scene(seq, cfg.coarse, cfg.hand, cfg.mano_dir)
+    setup_seconds = time.perf_counter() - start
     work = _Work(out_dir)
     state = work.state() if resume else {"stage": "coarse", "timings_s": {}}
     if not resume and (out_dir / "result.json").exists():
@@ -139,9 +150,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     work.save_state(state)  # from the start, so that `--resume OUT` finds the input
     timings = state["timings_s"]
 
-    start = time.perf_counter()
-    scene, data, init_info = build_scene(seq, cfg.coarse, cfg.hand, cfg.mano_dir)
-    timings.setdefault("setup", time.perf_counter() - start)
+    timings.setdefault("setup", setup_seconds)
     history: list = state.get("history", [])
     throughput: dict = state.setdefault("samples_per_s", {})  # per training stage
 
@@ -186,8 +195,9 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     scene.cpu()
     export_result(scene, out_dir, timings, cfg.to_dict(), mesh_resolution=cfg.mesh_resolution)
     timings["export"] = time.perf_counter() - t
-    if has_ground_truth(seq_dir):
-        summary["metrics"] = evaluate_result(out_dir, seq_dir)
+    truth = seq_dir if ground_truth_dir is None else ground_truth_dir
+    if has_ground_truth(truth):
+        summary["metrics"] = evaluate_result(out_dir, truth)
     summary["timings_s"] = timings
     summary["samples_per_s"] = throughput
     summary["total_s"] = sum(timings.values())
@@ -197,8 +207,9 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
         t = time.perf_counter()
         summary["report"] = str(write_report(seq, out_dir, history, summary))
         timings["report"] = time.perf_counter() - t
+    # summary.json before the state says "done": a run killed in between resumes at export.
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     state.update(stage="done", timings_s=timings, history=history)
     work.save_state(state)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     torch.set_num_threads(cfg.coarse.threads)
     return summary

@@ -37,6 +37,12 @@ class TrainConfig:
     w_hand_joints: float = 1.0  # robust distance of the model joints to the init joints
     w_pose_prior: float = 1e-4
     w_smooth: float = 10.0  # temporal smoothness of the pose corrections
+    # The object may not fill the hand: hand surface points inside the object's SDF are
+    # penalised ((depth / 1 mm)², mean over the points), which carves what the masks cannot
+    # (the hand hides it) and keeps the object from sliding into the hand. The hand is not
+    # moved by this term.
+    w_penetration: float = 0.1
+    penetration_points: int = 256  # hand vertices per frame (a fixed random subset)
     eikonal_points: int = 1024
     # schedule
     occupancy_every: int = 16

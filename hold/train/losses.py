@@ -43,3 +43,19 @@ def second_difference(x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(())
     acc = x[2:] - 2 * x[1:-1] + x[:-2]
     return (acc**2).flatten(1).sum(1).mean()
+
+
+def penetration(obj, points: torch.Tensor, frames: torch.Tensor, unit: float = 0.001) -> torch.Tensor:
+    """Mean of (depth / unit)² of camera-space points [B, P, 3] of frames [B] inside the object
+    node's SDF (0 outside). Differentiable in the points, the object's poses and its field."""
+    to_node = obj.camera_to_node()[frames]  # [B, 3, 4]
+    local = points @ to_node[:, :, :3].transpose(1, 2) + to_node[:, None, :, 3]
+    lo, hi = obj.bounds[0], obj.bounds[1]
+    local = local.reshape(-1, 3)
+    # Outside the field's box the object is empty; evaluating clamped points keeps the step
+    # free of data-dependent shapes (no host sync).
+    inside_box = ((local > lo) & (local < hi)).all(-1)
+    sdf = obj.sdf(torch.minimum(torch.maximum(local, lo), hi))
+    depth = torch.relu(-sdf) * inside_box / unit
+    return (depth**2).mean()
+

@@ -87,6 +87,11 @@ class Trainer:
         joints = self.data.init_joints
         self.joint_valid = torch.isfinite(joints).all(-1).all(-1)
         self.init_joints = torch.nan_to_num(joints)
+        # A fixed random subset of the hand's vertices for the penetration term (a fresh
+        # 1024 each step measured no better: cracker box CD 1.70 against 1.42 cm²).
+        self.penetration_vertices = torch.randperm(
+            scene.hand.hand.template.shape[0],
+            generator=torch.Generator().manual_seed(cfg.seed))[:cfg.penetration_points].to(self.device)
 
     # -- schedule ------------------------------------------------------------------------------
 
@@ -147,6 +152,11 @@ class Trainer:
         hand = scene.hand
         all_joints = hand.hand.keypoints(hand.global_orient, hand.hand_pose, hand.betas[None],
                                          hand.transl)
+        if cfg.w_penetration > 0:
+            # The hand is held by its keypoints: penetration carves the object and moves its
+            # pose, it does not articulate the fingers (that bent them into knots on the box).
+            hand_points = hand.output(frames).vertices[:, self.penetration_vertices].detach()
+            terms["penetration"] = cfg.w_penetration * losses.penetration(obj, hand_points, frames)
         if cfg.w_hand_joints > 0 and bool(self.joint_valid.any()):
             sq = ((all_joints - self.init_joints) ** 2).sum(-1)[self.joint_valid]
             terms["hand_joints"] = cfg.w_hand_joints * losses.geman_mcclure(sq, 0.01).mean()

@@ -110,3 +110,37 @@ def test_missing_result_for_a_sequence(tmp_path, make_sequence):
     (tmp_path / "results").mkdir()
     with pytest.raises(InputError, match="no result folder for sequence"):
         evaluate_many(tmp_path / "results", tmp_path / "seqs", progress=False)
+
+
+def _frontend_sequence(result, frame_indices, focal=12.0):
+    """The folder `hold-fast reconstruct VIDEO` leaves in RESULT/sequence (meta.json suffices)."""
+    from hold.io.sequence import SequenceMeta
+
+    meta = SequenceMeta(num_frames=len(frame_indices), image_size=(8, 8),
+                        K=np.array([[focal, 0, 4], [0, focal, 4], [0, 0, 1]]), frame_indices=frame_indices)
+    (result / "sequence").mkdir()
+    (result / "sequence" / "meta.json").write_text(json.dumps(meta.to_json()))
+
+
+def test_a_result_made_from_the_video_is_scored_on_its_frames(tmp_path, make_sequence, gt_as_result):
+    """The front-end kept video frames 0, 2 and 3: the result's three frames are scored against
+    those ground-truth frames (perfect here); any other pairing scores worse."""
+    seq, gt = make_sequence(tmp_path / "seq")
+    kept = [0, 2, 3]
+    result = gt_as_result(tmp_path / "res", gt, joints=gt.hand_joints[kept], poses=gt.object_poses[kept])
+    _frontend_sequence(result, kept)
+    metrics = evaluate_result(result, seq)
+    assert metrics["num_frames"] == 3 and metrics["mpjpe_mm"] == 0.0 and metrics["cd_h_cm2"] == 0.0
+    assert metrics["inputs"].startswith("from the video") and metrics["frontend_focal_ratio"] == 1.2
+    shifted = tmp_path / "shifted"
+    result = gt_as_result(shifted, gt, joints=gt.hand_joints[[1, 2, 3]], poses=gt.object_poses[[1, 2, 3]])
+    _frontend_sequence(result, kept)
+    assert evaluate_result(result, seq)["mpjpe_mm"] > 1.0
+
+
+def test_a_result_from_another_video_is_rejected(tmp_path, make_sequence, gt_as_result):
+    seq, gt = make_sequence(tmp_path / "seq")
+    result = gt_as_result(tmp_path / "res", gt)
+    _frontend_sequence(result, [0, 1, 2, 9])
+    with pytest.raises(InputError, match="frame_indices reach frame 9"):
+        evaluate_result(result, seq)

@@ -81,13 +81,30 @@ def _copy(src, dst):
     return dst
 
 
-@pytest.mark.parametrize("case", ["missing_folder", "broken_meta", "mask_size", "unwritable_out"])
+def _relabel_masks(seq, relabel):
+    """Rewrite every mask of seq through relabel(t, mask) -> mask."""
+    for t, path in enumerate(sorted((seq / "masks").iterdir())):
+        mask = np.array(Image.open(path))
+        Image.fromarray(relabel(t, mask).astype(np.uint8)).save(path)
+
+
+def _object_elsewhere(t, mask):
+    """The object label moved to a small blob at an unrelated place in each frame."""
+    mask = np.where(mask == 50, 0, mask)
+    corner = [(4, 4), (4, 70), (70, 4), (70, 70)][t % 4]
+    mask[corner[0]:corner[0] + 12, corner[1]:corner[1] + 12] = 50
+    return mask
+
+
+@pytest.mark.parametrize("case", ["missing_folder", "broken_meta", "mask_size", "unwritable_out",
+                                  "no_object_label", "object_elsewhere"])
 def test_bad_input_one_message_nothing_written(case, tiny_sequence, config_file, tmp_path,
                                                 capsys):
     seq = tmp_path / "seq"
     out = tmp_path / "out"
     expected = {"missing_folder": "seq", "broken_meta": "meta.json", "mask_size": "masks",
-                "unwritable_out": "not writable"}[case]
+                "unwritable_out": "not writable", "no_object_label": "no pixel is labelled object",
+                "object_elsewhere": "object masks and init/object_poses.npy disagree"}[case]
     if case == "missing_folder":
         pass
     elif case == "broken_meta":
@@ -101,6 +118,12 @@ def test_bad_input_one_message_nothing_written(case, tiny_sequence, config_file,
         blocker = tmp_path / "a_file"
         blocker.write_text("not a folder")
         out = blocker / "out"
+    elif case == "no_object_label":
+        _copy(tiny_sequence, seq)
+        _relabel_masks(seq, lambda t, mask: np.where(mask == 50, 0, mask))
+    elif case == "object_elsewhere":
+        _copy(tiny_sequence, seq)
+        _relabel_masks(seq, _object_elsewhere)
     status = main(["reconstruct", str(seq), "--out", str(out), "--config", str(config_file)])
     err = capsys.readouterr().err
     assert status != 0

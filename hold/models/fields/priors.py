@@ -1,26 +1,11 @@
-"""Analytic and sampled SDF priors that a learned residual sits on: a fitted ellipsoid (the
-object's starting shape) and a dense SDF volume (the hand template, as HOLD starts its hand
-from a pre-trained MANO shape)."""
+"""Sampled SDF priors that a learned residual sits on: a dense SDF volume (the object's
+visual hull; the hand template, as HOLD starts its hand from a pre-trained MANO shape)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-
-class EllipsoidSDF(torch.nn.Module):
-    """Approximate SDF of an axis-aligned ellipsoid (scaled-sphere distance, exact on the axes;
-    the learned residual corrects the rest). center, radii [3]."""
-
-    def __init__(self, center, radii):
-        super().__init__()
-        self.register_buffer("center", torch.as_tensor(center, dtype=torch.float32))
-        self.register_buffer("radii", torch.as_tensor(radii, dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = (x - self.center.to(x.dtype)) / self.radii.to(x.dtype)
-        return (q.norm(dim=-1) - 1.0) * self.radii.min().to(x.dtype)
 
 
 class VolumeSDF(torch.nn.Module):

@@ -67,6 +67,11 @@ class FitSettings:
     # Fit the betas? None: only when 3D joints are given (2D keypoints alone cannot tell a
     # small near hand from a large far one, so the betas stay at their start there).
     fit_betas: bool | None = None
+    # |β| bound (standard deviations of the shape space). The saturating penalty can prefer a
+    # degenerate hand with every residual saturated: unbounded, a hand outside the model's
+    # shape space (long index, short middle finger) drove the finger-length β to −39, i.e.
+    # negative phalanges (63 mm MPJPE instead of 10).
+    max_abs_beta: float = 3.0
 
 
 @dataclass
@@ -187,8 +192,10 @@ def _kabsch(source: torch.Tensor, target: torch.Tensor, weight: torch.Tensor):
 # ---------------------------------------------------------------------------------------------
 
 
-def _levenberg_marquardt(residuals, x, shared, shared_prior: float, iterations: int):
-    """Minimise ½ Σ_t |residuals(x_t, shared)|² + ½ shared_prior |shared|².
+def _levenberg_marquardt(residuals, x, shared, shared_prior: float, iterations: int,
+                        shared_bound: float = float("inf")):
+    """Minimise ½ Σ_t |residuals(x_t, shared)|² + ½ shared_prior |shared|² with every shared
+    parameter kept in [−shared_bound, shared_bound] (steps are projected onto the box).
 
     ``residuals(x [M, P], shared [M, S], frame [M]) → [M, R]`` must treat rows independently:
     row m uses x[m], shared[m] and the data of frame[m] only. x [T, P] holds each frame's own
@@ -236,10 +243,11 @@ def _levenberg_marquardt(residuals, x, shared, shared_prior: float, iterations: 
             rhs = gs - (hxs.transpose(1, 2) @ solve_s[..., size:]).sum(0)[..., 0]
             delta_s = -torch.linalg.solve(schur, rhs)
             delta_x = -(solve_s[..., size:][..., 0] + (solve_s[..., :size] @ delta_s))
-            candidate = energy(x + delta_x, shared + delta_s)
+            new_shared = (shared + delta_s).clamp(-shared_bound, shared_bound)
+            candidate = energy(x + delta_x, new_shared)
             if candidate < current:
                 relative = float((current - candidate) / current.clamp_min(1e-30))
-                x, shared, current = x + delta_x, shared + delta_s, candidate
+                x, shared, current = x + delta_x, new_shared, candidate
                 damping = max(damping / 3, 1e-9)
                 improved = True
             else:
@@ -381,7 +389,8 @@ def fit_hand(
                                (1.0, settings.iterations)):
         if fit_betas:
             x, betas = _levenberg_marquardt(problem.residuals(factor), x, betas,
-                                            settings.shape_prior_weight, iterations)
+                                            settings.shape_prior_weight, iterations,
+                                            settings.max_abs_beta)
         else:  # the betas enter as constants: no shared block
             residuals = problem.residuals(factor)
             x, _ = _levenberg_marquardt(
@@ -435,7 +444,8 @@ def _temporal_polish(problem: _Problem, x: torch.Tensor, betas: torch.Tensor, fi
         return value
 
     optimizer.step(closure)
-    return x.detach(), betas.detach()
+    bound = problem.settings.max_abs_beta
+    return x.detach(), betas.detach().clamp(-bound, bound)
 
 
 def _initial_rigid(problem: _Problem, flat: torch.Tensor, betas: torch.Tensor):

@@ -121,3 +121,21 @@ class HandNode(torch.nn.Module):
         return inverse_skin_volume(x, local, self.volumes[batch_frames],
                                    self.mask_aabbs[batch_frames],
                                    bone_transforms[:, :, :3, :].contiguous(), self.max_dist)
+
+    @torch.no_grad()
+    def template_sdf(self, x: torch.Tensor, frame: int) -> torch.Tensor:
+        """Signed distance [N] of the posed hand's starting shape (the template prior, not the
+        learned residual) at camera-space points x [N, 3] of one frame; points the deformation
+        cannot place (beyond ``max_dist`` of the hand) get +max_dist. Reads the deformation
+        cache: call ``refresh_deformation`` first."""
+        out = torch.full((len(x),), self.max_dist, dtype=x.dtype, device=x.device)
+        lo, hi = self.mask_aabbs[frame]
+        near = torch.nonzero(((x >= lo) & (x <= hi)).all(1)).reshape(-1)
+        if near.numel():
+            frames = torch.tensor([frame], device=x.device)
+            bones = self.output(frames).bone_transforms
+            canonical, valid = self.canonical_points(x[near], frames.expand(near.numel()), frames, bones)
+            sdf = self.field.prior(canonical).to(x.dtype)
+            out[near] = torch.where(valid, sdf, out[near])
+        return out
+

@@ -1,3 +1,5 @@
-from .object_node import ObjectNode, object_box
+from .object_node import ObjectNode
+from .start import ObjectStart, object_start
+from .visual_hull import HullSettings, VisualHull, object_hull
 
-__all__ = ["ObjectNode", "object_box"]
+__all__ = ["HullSettings", "ObjectNode", "ObjectStart", "VisualHull", "object_hull", "object_start"]

@@ -7,41 +7,28 @@ import numpy as np
 import torch
 
 from hold.models.fields.occupancy import OccupancyGrid
-from hold.models.fields.priors import EllipsoidSDF
 from hold.models.fields.sdf_field import SDFColorField
 from hold.models.geometry import axis_angle_to_matrix, invert_rigid
 
-
-def object_box(points: np.ndarray | None, margin: float = 0.3, min_half: float = 0.02):
-    """Centre [3] and half extents [3] of the object from its points (robust 1–99 % range),
-    enlarged by ``margin`` (relative) — the box the field and its occupancy grid cover."""
-    if points is None or len(points) < 8:
-        raise ValueError("object_box: need at least 8 object points")
-    finite = points[np.isfinite(points).all(1)]
-    lo, hi = np.percentile(finite, 1, axis=0), np.percentile(finite, 99, axis=0)
-    center = (lo + hi) / 2
-    half = np.maximum((hi - lo) / 2, min_half)
-    return center, half * (1 + margin), half
+from .start import ObjectStart
 
 
 class ObjectNode(torch.nn.Module):
     """Args:
         init_poses: [T, 4, 4] object → camera (rigid) starting poses.
-        points: [N, 3] points on the object (object frame) sizing its box and starting shape.
+        start: the field's box and starting shape (``object_start``: from the masks).
         grid_resolution: occupancy cells per axis.
     """
 
     semantic = "object"
 
-    def __init__(self, init_poses: torch.Tensor, points: np.ndarray, grid_resolution: int = 64,
+    def __init__(self, init_poses: torch.Tensor, start: ObjectStart, grid_resolution: int = 64,
                  beta: float = 0.004, code_dim: int = 8, use_normals: bool = True,
                  generator: torch.Generator | None = None):
         super().__init__()
-        center, half, core_half = object_box(points)
-        bounds = torch.tensor(np.stack([center - half, center + half]), dtype=torch.float32)
-        prior = EllipsoidSDF(center, core_half)
+        bounds = torch.tensor(start.bounds, dtype=torch.float32)
         n_frames = init_poses.shape[0]
-        self.field = SDFColorField(bounds, prior, n_frames=n_frames, code_dim=code_dim,
+        self.field = SDFColorField(bounds, start.prior, n_frames=n_frames, code_dim=code_dim,
                                    use_normals=use_normals, generator=generator)
         self.occupancy = OccupancyGrid(bounds, grid_resolution)
         self.register_buffer("init_rot", init_poses[:, :3, :3].float().clone())

@@ -1,0 +1,49 @@
+"""Loss terms of engine I against closed forms."""
+
+import numpy as np
+import pytest
+import torch
+
+from hold.models.object import ObjectNode, ObjectStart
+from hold.train import losses
+
+RADIUS = 0.05
+
+
+class Sphere(torch.nn.Module):
+    """SDF of a sphere of RADIUS at the origin of the object frame."""
+
+    def forward(self, x):
+        return x.norm(dim=-1) - RADIUS
+
+
+def sphere_node(translation=(0.0, 0.0, 0.5), frames=2):
+    poses = torch.eye(4).repeat(frames, 1, 1)
+    poses[:, :3, 3] = torch.tensor(translation)
+    start = ObjectStart(np.array([[-0.08] * 3, [0.08] * 3]), Sphere(), poses.numpy())
+    node = ObjectNode(poses, start, grid_resolution=8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # the learned residual starts near zero; make it exactly zero
+        node.field.sdf_head.layers[-1].weight.zero_()
+    return node
+
+
+def test_penetration_is_the_mean_squared_depth_in_millimetres():
+    """With the learned residual at zero the node's SDF is the sphere's: a point 2 mm inside counts (2 mm / 1 mm)² = 4, points outside the sphere or outside the
+    field's box count 0; the loss is the mean over all points."""
+    obj = sphere_node()
+    centre = torch.tensor([0.0, 0.0, 0.5])
+    points = torch.stack([centre + torch.tensor([RADIUS - 0.002, 0.0, 0.0]),  # 2 mm inside
+                          centre + torch.tensor([0.0, RADIUS + 0.01, 0.0]),  # outside the sphere
+                          centre + torch.tensor([0.0, 0.0, 0.3])])[None]  # outside the box
+    loss = losses.penetration(obj, points, torch.tensor([1]))
+    assert loss.item() == pytest.approx(4.0 / 3.0, rel=1e-4)
+
+
+def test_penetration_pushes_the_object_off_the_hand():
+    """A gradient step on the object's translation moves it away from the penetrating point."""
+    obj = sphere_node()
+    point = torch.tensor([[[RADIUS - 0.003, 0.0, 0.5]]])  # inside, on the +x side of the centre
+    loss = losses.penetration(obj, point, torch.tensor([0]))
+    loss.backward()
+    # Moving the object by -grad must move it towards -x (away from the point).
+    assert obj.trans_delta.grad[0, 0] > 0 and obj.trans_delta.grad[1].abs().sum() == 0
