@@ -12,7 +12,7 @@ from hold.io.errors import InputError
 
 # Subcommands in the order `hold-fast --help` lists them; a module that is not present yet is
 # skipped, so the CLI works while the package grows.
-COMMANDS = ["reconstruct", "preprocess", "synth", "train", "eval", "bench", "info"]
+COMMANDS = ["reconstruct", "batch", "preprocess", "synth", "train", "eval", "bench", "info"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from ._device import require_cuda
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("reconstruct", help="reconstruct hand and object from a sequence or video",
                        description=__doc__)
-    p.add_argument("input", nargs="?", help="sequence folder (docs/SEQUENCE_FORMAT.md) or video")
+    p.add_argument("input", nargs="?",
+                   help="sequence folder (docs/SEQUENCE_FORMAT.md), video or folder of frames")
     p.add_argument("--out", help="output folder (result, report, checkpoints in .work/)")
     p.add_argument("--config", help="YAML/JSON with sections coarse:, refine:, final:")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train")
@@ -58,9 +57,8 @@ def _resolve(args):
 
 
 def run(args) -> int:
-    from hold.io.errors import InputError
-    from hold.io.sequence import has_ground_truth
     from hold.pipeline import ReconstructConfig, reconstruct
+    from hold.pipeline.inputs import ground_truth_for, sequence_for
 
     source, out, resume = _resolve(args)
     if args.device == "cuda":
@@ -75,17 +73,8 @@ def run(args) -> int:
         seq = make_demo_sequence(out / "demo_sequence", seed=args.seed or 0)
         cfg = demo_config(seed=args.seed or 0, threads=args.threads or 2)
     else:
-        if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
-            seq = _preprocess_video(source, out)
-            # A video inside a sequence folder with ground truth (`hold-fast synth` writes
-            # SEQ/video.mp4): score the from-video result against it.
-            if (source.parent / "meta.json").is_file() and has_ground_truth(source.parent):
-                truth = source.parent
-        elif source.is_dir():
-            seq = source
-        else:
-            raise InputError(f"{source}: not a sequence folder or a video file "
-                             f"({', '.join(sorted(VIDEO_SUFFIXES))})")
+        seq = sequence_for(source, out)
+        truth = ground_truth_for(source)
         cfg = ReconstructConfig.load(args.config, seed=args.seed, threads=args.threads)
     if args.device == "cuda":
         cfg.coarse.device = cfg.final.device = "cuda"
@@ -99,17 +88,6 @@ def run(args) -> int:
                           ground_truth_dir=truth)
     print(_summary_text(summary, out))
     return 0
-
-
-def _preprocess_video(video: Path, out: Path) -> Path:
-    """Run the front-end (hold-fast preprocess, default options) into OUT/sequence once."""
-    from hold.preprocess import preprocess
-
-    seq = out / "sequence"
-    if not (seq / "meta.json").is_file():
-        print(f"preprocessing {video} → {seq} (hold-fast preprocess; see docs/FRONTEND.md)")
-        preprocess(video, seq)
-    return seq
 
 
 def _summary_text(summary: dict, out: Path) -> str:

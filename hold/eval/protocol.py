@@ -286,8 +286,13 @@ def evaluate_many(results_root: str | os.PathLike, seqs_root: str | os.PathLike,
     per_sequence = {}
     for folder in tqdm(folders, desc="evaluate", unit="seq", disable=not progress):
         per_sequence[folder.name] = evaluate_result(Path(results_root) / folder.name, folder, hold_exact)
-    mean = {key: float(np.mean([m[key] for m in per_sequence.values()])) for key in METRIC_KEYS}
-    return {"sequences": per_sequence, "mean": mean}
+    return {"sequences": per_sequence, "mean": mean_metrics(per_sequence.values())}
+
+
+def mean_metrics(per_sequence) -> dict:
+    """Each metric averaged over sequences (each sequence counts once, whatever its length)."""
+    per_sequence = list(per_sequence)
+    return {key: float(np.mean([m[key] for m in per_sequence])) for key in METRIC_KEYS}
 
 
 def format_table(rows: dict[str, dict], mean: dict | None = None) -> str:
