@@ -353,11 +353,14 @@ def python_build_facts(python: str, env: dict) -> dict:
             "maps = [l.split()[-1] for l in open('/proc/self/maps') if 'libstdc++' in l]\n"
             "print(json.dumps({'cxx': sysconfig.get_config_var('CXX'), 'libstdcxx': "
             "maps[0] if maps else None}))")
-    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120,
-                          env=env)
-    if proc.returncode:
-        return {"cxx": None, "libstdcxx": None, "error": proc.stderr.strip()[-500:]}
-    facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        proc = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                              timeout=120, env=env)
+        if proc.returncode:
+            raise RuntimeError(proc.stderr.strip()[-500:])
+        facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, RuntimeError, ValueError, IndexError) as error:
+        return {"cxx": None, "libstdcxx": None, "error": str(error)}
     if facts["libstdcxx"]:
         facts["libstdcxx"] = os.path.realpath(facts["libstdcxx"])
     return facts

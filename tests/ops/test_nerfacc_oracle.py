@@ -288,8 +288,9 @@ def test_marching_matches_nerfacc_traverse_grids_on_cuda(gen):
         counts = torch.bincount(ray_indices, minlength=n)
         same = counts == ours.packed[:, 1]
         assert ours.t_starts.numel() > 20 * n  # a real workload
-        if exact:
+        if exact:  # float32 t accumulated over ≤ 128 steps: far below the 1/8-cell margin
             assert bool(same.all()), int((~same).sum())
-            torch.testing.assert_close(ours.t_starts, t_starts, rtol=0, atol=1e-5)
-        else:
-            assert same.float().mean() > 0.97, float(same.float().mean())
+            torch.testing.assert_close(ours.t_starts, t_starts, rtol=0, atol=1e-4)
+        else:  # a midpoint within rounding of a face between cells of unlike occupancy
+            assert same.float().mean() > 0.9, float(same.float().mean())
+            assert abs(ours.t_starts.numel() / t_starts.numel() - 1) < 0.01

@@ -1,12 +1,13 @@
 """Host–device synchronisations per training step, counted on the CPU (hold.bench.syncs): the
 counter sees each kind of sync, and a step stays under the stated budget (docs/ENGINE.md §8)."""
 
+import pytest
 import torch
 
 from hold.bench.syncs import (NATIVE, SCALAR, SHAPE, TO_DEVICE, TO_HOST, SyncCounter,
                               count_training_syncs)
 from hold.io.sequence import load_sequence
-from hold.train import TrainConfig
+from hold.train import TrainConfig, losses
 from hold.train.setup import build_scene
 from hold.train.trainer import Trainer
 from tests.conftest import requires_native
@@ -51,7 +52,7 @@ def test_counter_attributes_events_to_hold_lines_and_skips_host_tensors():
 
 
 @requires_native
-def test_training_step_syncs_stay_within_budget(tiny_sequence):
+def test_training_step_syncs_stay_within_budget(tiny_sequence, monkeypatch):
     """Measured, not assumed: a .item(), float(tensor) or boolean mask added to the step shows up
     here. The op input checks (on for the CPU, off on a GPU) are what separates the two counts."""
     cfg = TrainConfig(steps=10, frames_per_step=2, rays_per_frame=64, object_grid=32,
@@ -67,3 +68,9 @@ def test_training_step_syncs_stay_within_budget(tiny_sequence):
     assert per_step <= MAX_SYNCS_PER_GPU_STEP, gpu_like.by_line()
     assert gpu_like.by_category().get(NATIVE) == 2 * 3  # the two march_rays calls
     assert with_checks.total / 3 >= per_step + 10, (with_checks.by_line(), gpu_like.by_line())
+
+    # Without the op checks, a loss that is not finite stops training with a clear message.
+    original = losses.rgb_l1
+    monkeypatch.setattr(losses, "rgb_l1", lambda *args: original(*args) * float("nan"))
+    with pytest.raises(RuntimeError, match="training diverged at step 8: the loss is nan"):
+        trainer.step()
