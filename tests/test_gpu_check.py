@@ -72,7 +72,8 @@ def test_runner_times_out_skips_and_orders_steps(tmp_path):
     started = time.monotonic()
     results = {r.name: r for r in runner.run([
         _step("slow_bg", "import time; time.sleep(30)", timeout_s=1.0, background=True),
-        _step("ok", "print('hello'); print('{\"x\": 1}')", collect=lambda r: gc.last_json_line(r.output)),
+        _step("ok", "print('hello'); print('{\"x\": 1}')",
+              collect=lambda r: gc.last_json_line(r.output)),
         _step("fails", "import sys; print('boom'); sys.exit(4)"),
         _step("needs_failed", "print('never')", needs=("fails",)),
         _step("after_bg", "print('after')", after=("slow_bg",)),

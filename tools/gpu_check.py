@@ -187,7 +187,8 @@ class Runner:
                 result.reason = f"exit status {proc.returncode}"
         result.seconds = round(self.clock() - started, 2)
         handle.close()
-        result.output = collapse_progress(log.read_bytes().decode("utf-8", "replace"))[-LOG_TAIL_CHARS:]
+        text = log.read_bytes().decode("utf-8", "replace")
+        result.output = collapse_progress(text)[-LOG_TAIL_CHARS:]
         collect = self.steps[name].collect
         if result.status == "ok" and collect:
             try:

@@ -71,7 +71,8 @@ def _hashgrid(gen, dtype, sides, quick):
 
 
 def _rays(gen, n, dtype):
-    origins = torch.nn.functional.normalize(torch.randn(n, 3, generator=gen, dtype=dtype), dim=1) * 3
+    origins = torch.randn(n, 3, generator=gen, dtype=dtype)
+    origins = torch.nn.functional.normalize(origins, dim=1) * 3
     target = (torch.rand(n, 3, generator=gen, dtype=dtype) * 2 - 1) * 0.9
     return origins, torch.nn.functional.normalize(target - origins, dim=1)
 
@@ -147,7 +148,8 @@ def _lbs(gen, dtype, sides, quick):
     w = torch.softmax(torch.randn(n, joints, generator=gen, dtype=dtype) * 3, 1)
     angle = torch.randn(frames, joints, 3, generator=gen, dtype=dtype) * 0.3
     skew = torch.zeros(frames, joints, 3, 3, dtype=dtype)
-    skew[..., 0, 1], skew[..., 0, 2], skew[..., 1, 2] = -angle[..., 2], angle[..., 1], -angle[..., 0]
+    skew[..., 0, 1], skew[..., 0, 2] = -angle[..., 2], angle[..., 1]
+    skew[..., 1, 2] = -angle[..., 0]
     rot = torch.linalg.matrix_exp(skew - skew.transpose(-1, -2))
     tf = torch.cat([rot, torch.randn(frames, joints, 3, 1, generator=gen, dtype=dtype) * 0.1], -1)
     frame = torch.randint(0, frames, (n,), generator=gen)

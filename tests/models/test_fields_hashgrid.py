@@ -63,7 +63,8 @@ def test_tcnn_path_trains_and_checkpoints_our_table(gen, monkeypatch):
     import sys
     import types
 
-    monkeypatch.setitem(sys.modules, "tinycudann", types.SimpleNamespace(Encoding=_FakeTcnnEncoding))
+    fake = types.SimpleNamespace(Encoding=_FakeTcnnEncoding)
+    monkeypatch.setitem(sys.modules, "tinycudann", fake)
     monkeypatch.setattr(HashGrid, "use_tcnn", lambda self, x: self.backend != "torch")
     grid = HashGrid(SPEC, init_range=0.5, generator=gen)
     keys = set(grid.state_dict())

@@ -186,7 +186,8 @@ def test_merged_nodes_match_nerfacc_on_the_sorted_union(gen, backend):
     mid_a, mid_b = 0.5 * (ts_a + te_a)[mask_a], 0.5 * (ts_b + te_b)[mask_b]
     packed, order = merge_samples(packed_a, mid_a, packed_b, mid_b, backend=backend)
     cat = lambda a, b: torch.cat([a[mask_a], b[mask_b]])[order]  # noqa: E731
-    node = cat(torch.zeros_like(mask_a, dtype=torch.int64), torch.ones_like(mask_b, dtype=torch.int64))
+    node = cat(torch.zeros_like(mask_a, dtype=torch.int64),
+               torch.ones_like(mask_b, dtype=torch.int64))
     out = composite(packed, cat(ts_a, ts_b), cat(te_a, te_b), cat(sdf_a, sdf_b).contiguous(), node,
                     beta, cat(rgb_a, rgb_b).contiguous(), bg, mode="laplace", eps=0.0,
                     backend=backend)
@@ -194,10 +195,13 @@ def test_merged_nodes_match_nerfacc_on_the_sorted_union(gen, backend):
     # The union per ray, padding (mask False) sorted last by an infinite midpoint.
     join = lambda a, b: torch.cat([a, b], 1)  # noqa: E731
     mask = join(mask_a, mask_b)
-    mid = torch.where(mask, 0.5 * join(ts_a + te_a, ts_b + te_b), torch.full(mask.shape, float("inf"),
-                                                                             dtype=torch.float64))
+    infinite = torch.full(mask.shape, float("inf"), dtype=torch.float64)
+    mid = torch.where(mask, 0.5 * join(ts_a + te_a, ts_b + te_b), infinite)
     idx = torch.sort(mid, dim=1, stable=True).indices
-    pick = lambda t: torch.gather(t, 1, idx if t.dim() == 2 else idx[..., None].expand(-1, -1, 3))  # noqa: E731
+
+    def pick(t):
+        return torch.gather(t, 1, idx if t.dim() == 2 else idx[..., None].expand(-1, -1, 3))
+
     mask, node_d = pick(mask), pick(join(torch.zeros_like(ts_a, dtype=torch.int64),
                                          torch.ones_like(ts_b, dtype=torch.int64)))
     sigmas = _laplace_density(pick(join(sdf_a, sdf_b)), beta[node_d])
