@@ -1,6 +1,7 @@
 """The Python face of csrc/: each op runs its compiled kernel when built, else its pure-PyTorch
 twin in hold.ops.reference (same arguments), with one warning per device type."""
 
+from ._checks import data_checks
 from ._loader import build_info, has_native
 from .hashgrid import HashGridSpec, hashgrid_encode, hashgrid_layout
 from .march import PackedSamples, march_rays
@@ -10,7 +11,7 @@ from .volrend import DENSITY_MODES, Composited, composite, merge_samples, sdf_de
 
 __all__ = [
     "DENSITY_MODES", "Composited", "HashGridSpec", "PackedSamples", "build_info", "composite",
-    "has_native", "hashgrid_encode", "hashgrid_layout", "inverse_skin_volume", "lbs_points",
-    "march_rays", "merge_samples", "occgrid_pack", "occgrid_update", "sdf_density",
-    "sdf_occupancy", "skin_weight_volume",
+    "data_checks", "has_native", "hashgrid_encode", "hashgrid_layout", "inverse_skin_volume",
+    "lbs_points", "march_rays", "merge_samples", "occgrid_pack", "occgrid_update",
+    "sdf_density", "sdf_occupancy", "skin_weight_volume",
 ]

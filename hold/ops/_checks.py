@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
 
 # HOLD_SKIP_INPUT_CHECKS=1 drops the data-dependent checks (NaN scans, index ranges), which cost
 # a pass over the data and a sync on CUDA; shape/dtype/device checks always run.
-SKIP_DATA_CHECKS = os.environ.get("HOLD_SKIP_INPUT_CHECKS") == "1"
+# `data_checks(False)` drops them for a block of code (the trainer's steps on a GPU).
+_data_checks = [os.environ.get("HOLD_SKIP_INPUT_CHECKS") != "1"]
+
+
+def data_checks_enabled() -> bool:
+    return _data_checks[-1]
+
+
+@contextlib.contextmanager
+def data_checks(enabled: bool):
+    """Turn the data-dependent input checks of every op on or off inside the block."""
+    _data_checks.append(bool(enabled))
+    try:
+        yield
+    finally:
+        _data_checks.pop()
 
 
 def tensor(op: str, name: str, t, *, shape: tuple | None = None, dtype=None, device=None,
@@ -33,12 +49,12 @@ def tensor(op: str, name: str, t, *, shape: tuple | None = None, dtype=None, dev
 
 
 def finite(op: str, name: str, t: torch.Tensor) -> None:
-    if not SKIP_DATA_CHECKS and t.numel() and not torch.isfinite(t).all():
+    if data_checks_enabled() and t.numel() and not torch.isfinite(t).all():
         raise ValueError(f"{op}: {name} contains NaN or Inf")
 
 
 def index_range(op: str, name: str, t: torch.Tensor, upper: int) -> None:
     """Raise unless every value of the int64 tensor t lies in [0, upper)."""
-    if not SKIP_DATA_CHECKS and t.numel() and (int(t.min()) < 0 or int(t.max()) >= upper):
+    if data_checks_enabled() and t.numel() and (int(t.min()) < 0 or int(t.max()) >= upper):
         raise ValueError(f"{op}: {name} values must lie in [0, {upper}), "
                          f"got [{int(t.min())}, {int(t.max())}]")

@@ -8,11 +8,9 @@ gradient with respect to the table), through hold::hashgrid_encode_bwd_bwd.
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-from . import _backend, _loader
+from . import _backend, _checks, _loader
 from .reference import hashgrid as _ref
 from .reference.hashgrid import HashGridSpec, hashgrid_layout
 
@@ -44,12 +42,9 @@ def _validate(x: torch.Tensor, params: torch.Tensor, spec: HashGridSpec) -> None
     if not params.is_contiguous():
         raise ValueError(f"{_OP}: params must be contiguous (call .contiguous())")
     # A NaN position has no cell. The check costs one pass over x (a sync on CUDA); set
-    # HOLD_SKIP_INPUT_CHECKS=1 to drop it in production loops.
-    if not _SKIP_CHECKS and x.numel() and not torch.isfinite(x).all():
+    # HOLD_SKIP_INPUT_CHECKS=1 or hold.ops.data_checks(False) drops it (_checks.py).
+    if _checks.data_checks_enabled() and x.numel() and not torch.isfinite(x).all():
         raise ValueError(f"{_OP}: x contains NaN or Inf positions")
-
-
-_SKIP_CHECKS = os.environ.get("HOLD_SKIP_INPUT_CHECKS") == "1"
 
 
 def hashgrid_encode(

@@ -27,7 +27,7 @@ MAX_JOINTS = 64
 def _box(op: str, name: str, bounds: torch.Tensor) -> None:
     """bounds [..., 2, 3] must be finite with lo < hi on every axis (a data check)."""
     _checks.finite(op, name, bounds)
-    if not _checks.SKIP_DATA_CHECKS and bounds.numel() and \
+    if _checks.data_checks_enabled() and bounds.numel() and \
             not bool((bounds[..., 1, :] > bounds[..., 0, :]).all()):
         raise ValueError(f"{op}: {name} must have lo < hi on every axis")
 

@@ -9,12 +9,15 @@ pose/shape and the density scales β are optimised jointly.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from hold.ops import data_checks
 from hold.render.rays import pixel_rays, sample_pixels
 from hold.render.renderer import RenderSettings, render
 
@@ -85,13 +88,18 @@ class Trainer:
         self.rays_per_frame = cfg.rays_per_frame  # adapted when cfg.samples_per_step > 0
         self.samples_per_ray = 0.0  # running mean after culling (0: not measured yet)
         joints = self.data.init_joints
-        self.joint_valid = torch.isfinite(joints).all(-1).all(-1)
+        # The frames with init joints as indices, found once: a boolean mask per step would
+        # read its count back from the GPU.
+        self.joint_frames = torch.nonzero(torch.isfinite(joints).all(-1).all(-1)).reshape(-1)
         self.init_joints = torch.nan_to_num(joints)
         # A fixed random subset of the hand's vertices for the penetration term (a fresh
         # 1024 each step measured no better: cracker box CD 1.70 against 1.42 cm²).
         self.penetration_vertices = torch.randperm(
             scene.hand.hand.template.shape[0],
             generator=torch.Generator().manual_seed(cfg.seed))[:cfg.penetration_points].to(self.device)
+        # The ops' NaN and index-range checks each read a value back from the GPU (about 15 per
+        # step); on a GPU the step skips them and checks its loss instead (docs/ENGINE.md §8).
+        self.check_op_inputs = self.device.type == "cpu"
 
     # -- schedule ------------------------------------------------------------------------------
 
@@ -114,6 +122,15 @@ class Trainer:
     # -- one step ------------------------------------------------------------------------------
 
     def step(self) -> dict:
+        checks = contextlib.nullcontext() if self.check_op_inputs else data_checks(False)
+        with checks:
+            values = self._step()
+        if not math.isfinite(values["loss"]):
+            raise RuntimeError(f"training diverged at step {self.step_count}: the loss is "
+                               f"{values['loss']} ({values})")
+        return values
+
+    def _step(self) -> dict:
         cfg, scene, data = self.cfg, self.scene, self.data
         self.maybe_refresh()
         T = scene.n_frames
@@ -121,13 +138,16 @@ class Trainer:
         frames = torch.randperm(T, generator=self.generator)[: cfg.frames_per_step].sort().values
         pixels, ray_frame = sample_pixels(data.boxes, frames, self.rays_per_frame, width,
                                           height, self.generator)
+        # Host → device copies of the CPU generator's draws: non_blocking, so that torch does
+        # not synchronise the stream after each (pageable memory is staged at once).
         dev = self.device
-        frames, pixels, ray_frame = frames.to(dev), pixels.to(dev), ray_frame.to(dev)
+        frames, pixels, ray_frame = (t.to(dev, non_blocking=True)
+                                     for t in (frames, pixels, ray_frame))
         origins, dirs = pixel_rays(scene.K, pixels)
         target = data.images[ray_frame, pixels[:, 1], pixels[:, 0]]
         labels = data.labels[ray_frame, pixels[:, 1], pixels[:, 0]]
         keep = (labels != losses.LABEL_IGNORE).float()
-        offsets = torch.rand(len(origins), generator=self.generator).to(dev)
+        offsets = torch.rand(len(origins), generator=self.generator).to(dev, non_blocking=True)
         out = render(scene, origins, dirs, ray_frame, scene.background(pixels), frames,
                      self.settings, offsets)
 
@@ -140,11 +160,12 @@ class Trainer:
         if cfg.w_eikonal > 0:
             n = cfg.eikonal_points
             lo, hi = obj.bounds[0], obj.bounds[1]
-            uniform = lo + (hi - lo) * torch.rand(n // 2, 3, generator=self.generator).to(dev)
+            uniform = lo + (hi - lo) * torch.rand(n // 2, 3, generator=self.generator).to(
+                dev, non_blocking=True)
             near = out.object_points
             if len(near):
                 pick = torch.randint(0, len(near), (n - n // 2,), generator=self.generator)
-                near = near[pick.to(dev)]
+                near = near[pick.to(dev, non_blocking=True)]
             terms["eikonal"] = cfg.w_eikonal * losses.eikonal(obj.field.sdf,
                                                               torch.cat([uniform, near]))
         if cfg.w_hand_prior > 0 and len(out.hand_residual):
@@ -157,8 +178,8 @@ class Trainer:
             # pose, it does not articulate the fingers (that bent them into knots on the box).
             hand_points = hand.output(frames).vertices[:, self.penetration_vertices].detach()
             terms["penetration"] = cfg.w_penetration * losses.penetration(obj, hand_points, frames)
-        if cfg.w_hand_joints > 0 and bool(self.joint_valid.any()):
-            sq = ((all_joints - self.init_joints) ** 2).sum(-1)[self.joint_valid]
+        if cfg.w_hand_joints > 0 and self.joint_frames.numel():
+            sq = ((all_joints - self.init_joints) ** 2).sum(-1).index_select(0, self.joint_frames)
             terms["hand_joints"] = cfg.w_hand_joints * losses.geman_mcclure(sq, 0.01).mean()
         if cfg.w_pose_prior > 0:
             terms["pose_prior"] = cfg.w_pose_prior * hand.hand.pose_prior(hand.hand_pose).mean()
@@ -176,8 +197,10 @@ class Trainer:
         samples = out.counts["object"] + out.counts["hand"]
         self.history.samples += samples
         self.adapt_rays(samples, len(pixels))
-        values = {k: float(v.detach()) for k, v in terms.items()}
-        values.update(loss=float(loss.detach()), samples=samples)
+        # One read back from the device for every logged value.
+        read = torch.stack([v.detach() for v in terms.values()] + [loss.detach()]).tolist()
+        values = dict(zip(list(terms) + ["loss"], read))
+        values["samples"] = samples
         return values
 
     def adapt_rays(self, samples: int, rays: int) -> None:

@@ -171,3 +171,21 @@ def test_bad_inputs(change, words):
     with pytest.raises((ValueError, TypeError)) as info:
         composite(**args)
     assert words in str(info.value)
+
+
+def test_data_checks_can_be_dropped_for_a_block():
+    """hold.ops.data_checks(False) skips the NaN and index checks inside the block only (the
+    trainer's steps on a GPU); shape checks stay."""
+    from hold.ops import data_checks
+
+    args = dict(packed=torch.tensor([[0, 3]]), t_starts=torch.zeros(3, dtype=torch.float64),
+                t_ends=torch.ones(3, dtype=torch.float64),
+                sdf=torch.tensor([0.0, float("nan"), 0.1], dtype=torch.float64),
+                node=torch.zeros(3, dtype=torch.int64), beta=torch.ones(2, dtype=torch.float64),
+                rgb=torch.zeros(3, 3, dtype=torch.float64), backend="torch")
+    with data_checks(False):
+        assert torch.isnan(composite(**args).rgb).any()  # ran without the NaN scan
+        with pytest.raises(ValueError, match="rgb must have shape"):
+            composite(**{**args, "rgb": torch.zeros(3, 4, dtype=torch.float64)})
+    with pytest.raises(ValueError, match="sdf contains NaN"):
+        composite(**args)

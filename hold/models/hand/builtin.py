@@ -82,6 +82,9 @@ class BuiltinHand(HandModel):
         limits = torch.deg2rad(real("pose_limits_deg"))
         self.register_buffer("pose_lower", limits[..., 0].contiguous())
         self.register_buffer("pose_upper", limits[..., 1].contiguous())
+        # Not saved (a constant): a buffer so that it moves with the model, where a tensor made
+        # per call would be a blocking host → device copy on a GPU.
+        self.register_buffer("keypoint_source", torch.tensor(_KEYPOINT_SOURCE), persistent=False)
 
     # -- shape ---------------------------------------------------------------------------------
 
@@ -125,11 +128,9 @@ class BuiltinHand(HandModel):
         transforms, joints16 = self._transforms(global_orient, hand_pose, rest, transl)
         return self._keypoints(joints16, skin(tips, self.tip_weights, transforms))
 
-    @staticmethod
-    def _keypoints(joints16: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
+    def _keypoints(self, joints16: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
         """[B, 16, 3] bone origins + [B, 5, 3] tips → [B, 21, 3] in SEQUENCE_FORMAT order."""
-        source = torch.tensor(_KEYPOINT_SOURCE, device=joints16.device)
-        return torch.cat([joints16, tips], 1).index_select(1, source)
+        return torch.cat([joints16, tips], 1).index_select(1, self.keypoint_source)
 
     # -- articulation in anatomical terms -------------------------------------------------------
 

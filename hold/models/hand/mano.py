@@ -125,6 +125,11 @@ class ManoHand(HandModel):
         self.register_buffer("skin_weights", torch.cat([weights, weights[self.ring].mean(0)[None]]))
         tips = [vertex_ids["mano"][name] for name in TIP_ORDER]  # smplx's MANO fingertips
         self.register_buffer("tip_vertex_ids", torch.tensor(tips))
+        # Keypoint maps (constants, not saved): buffers so they move with the model, where
+        # tensors made per call would be blocking host → device copies on a GPU.
+        self.register_buffer("keypoint_bones", torch.tensor(KEYPOINTS_FROM_BONES).clamp(min=0),
+                             persistent=False)
+        self.register_buffer("tip_keypoint_rows", torch.tensor(TIP_KEYPOINTS), persistent=False)
         self.register_buffer("hands_mean", torch.as_tensor(np.asarray(data["hands_mean"]),
                                                            dtype=dtype).reshape(45))
         components = torch.as_tensor(np.asarray(data["hands_components"]), dtype=torch.float64)
@@ -165,10 +170,8 @@ class ManoHand(HandModel):
 
     def _keypoints(self, joints16: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
         """[B, 16, 3] joints + [B, 5, 3] tips → [B, 21, 3] in SEQUENCE_FORMAT order."""
-        order = torch.tensor(KEYPOINTS_FROM_BONES, device=joints16.device)
-        keypoints = joints16.index_select(1, order.clamp(min=0))
-        tip_rows = torch.tensor(TIP_KEYPOINTS, device=joints16.device)
-        return keypoints.index_copy(1, tip_rows, tips)
+        keypoints = joints16.index_select(1, self.keypoint_bones)
+        return keypoints.index_copy(1, self.tip_keypoint_rows, tips)
 
     def forward(self, global_orient, hand_pose, betas, transl) -> HandOutput:
         batch = global_orient.shape[0]
