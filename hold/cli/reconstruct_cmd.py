@@ -1,5 +1,6 @@
-"""`hold-fast reconstruct SEQ_DIR|VIDEO --out OUT`: coarse training → pose refinement →
-final training → result folder, overlay video, turntable, loss plot and an HTML report."""
+"""`hold-fast reconstruct SEQ_DIR|VIDEO|FRAMES_DIR --out OUT`: coarse training → pose refinement →
+final training → result folder, overlay video, turntable, loss plot and an HTML report. A video
+or a folder of images goes through the front-end (`hold-fast preprocess`) first."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 def add_parser(sub) -> None:
     p = sub.add_parser("reconstruct", help="reconstruct hand and object from a sequence or video",
                        description=__doc__)
-    p.add_argument("input", nargs="?", help="sequence folder (docs/SEQUENCE_FORMAT.md) or video")
+    p.add_argument("input", nargs="?",
+                   help="sequence folder (docs/SEQUENCE_FORMAT.md), video, or folder of images")
     p.add_argument("--out", help="output folder (result, report, checkpoints in .work/)")
     p.add_argument("--config", help="YAML/JSON with sections coarse:, refine:, final:")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train")
@@ -26,7 +28,11 @@ def add_parser(sub) -> None:
     p.add_argument("--demo", action="store_true",
                    help="render a small synthetic sequence and reconstruct it (≤ 5 min on CPU)")
     p.add_argument("--no-report", action="store_true", help="skip the videos and HTML report")
-    p.add_argument("--hand", choices=["builtin", "mano"], help="hand model (default builtin)")
+    p.add_argument("--hand", default="auto", choices=["right", "left", "auto", "builtin", "mano"],
+                   help="which hand a video or image folder shows: right, left or auto (default: the "
+                        "detector's handedness over the video); builtin|mano: the older spelling of "
+                        "--hand-model")
+    p.add_argument("--hand-model", choices=["builtin", "mano"], help="hand model (default builtin)")
     p.add_argument("--mano-dir", help="folder with MANO_RIGHT.pkl (or $HOLD_MANO_DIR)")
     p.set_defaults(run=run)
 
@@ -73,18 +79,20 @@ def run(args) -> int:
         seq = make_demo_sequence(out / "demo_sequence", seed=args.seed or 0)
         cfg = demo_config(seed=args.seed or 0, threads=args.threads or 2)
     else:
-        if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
-            seq = _preprocess_video(source, out)
+        side = args.hand if args.hand in ("right", "left", "auto") else "auto"
+        if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES or _is_frames_dir(source):
+            seq = _preprocess_video(source, out, side)
         elif source.is_dir():
             seq = source
         else:
-            raise InputError(f"{source}: not a sequence folder or a video file "
+            raise InputError(f"{source}: not a sequence folder, a folder of images or a video file "
                              f"({', '.join(sorted(VIDEO_SUFFIXES))})")
         cfg = ReconstructConfig.load(args.config, seed=args.seed, threads=args.threads)
     if args.device == "cuda":
         cfg.coarse.device = cfg.final.device = "cuda"
-    if args.hand:
-        cfg.hand = args.hand
+    model = args.hand_model or (args.hand if args.hand in ("builtin", "mano") else None)
+    if model:
+        cfg.hand = model
     if args.mano_dir:
         cfg.mano_dir = args.mano_dir
     if args.no_report:
@@ -94,14 +102,25 @@ def run(args) -> int:
     return 0
 
 
-def _preprocess_video(video: Path, out: Path) -> Path:
-    """Run the front-end (hold-fast preprocess, default options) into OUT/sequence once."""
-    from hold.preprocess import preprocess
+def _is_frames_dir(path: Path) -> bool:
+    """A folder of images for the front-end (as `hold-fast preprocess` takes): a folder without
+    meta.json that holds image files. A sequence folder has meta.json."""
+    if not path.is_dir() or (path / "meta.json").exists():
+        return False
+    from hold.preprocess.frames import list_image_files
+
+    return bool(list_image_files(path))
+
+
+def _preprocess_video(source: Path, out: Path, hand: str = "auto") -> Path:
+    """Run the front-end (hold-fast preprocess, default options but ``hand``) on a video or a
+    folder of images into OUT/sequence once."""
+    from hold.preprocess import PreprocessOptions, preprocess
 
     seq = out / "sequence"
     if not (seq / "meta.json").is_file():
-        print(f"preprocessing {video} → {seq} (hold-fast preprocess; see docs/FRONTEND.md)")
-        preprocess(video, seq)
+        print(f"preprocessing {source} → {seq} (hold-fast preprocess; see docs/FRONTEND.md)")
+        preprocess(source, seq, PreprocessOptions(hand=hand))
     return seq
 
 
