@@ -52,6 +52,7 @@ class PreprocessOptions:
     seed: int = 0
     detector_complexity: int = 1
     detector_backends: tuple[str, ...] | None = None  # MediaPipe models to fuse (None: legacy + tasks)
+    refit_hand_with_masks: bool = False  # model-based tracking of undetected frames (measured: no gain yet)
     hand: str = "auto"  # right | left | auto (the side the detector sees more; with --keypoints: right)
     progress: bool = True
 
@@ -120,10 +121,12 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         provenance["hand"] = f"keypoints from {Path(options.keypoints).name} + IK ({'builtin'} hand)"
         rejected: dict[int, str] = {}
         how = ["file"] * len(fs)
+        landmarks = False  # a file's keypoints are taken as the hand model's keypoints
     else:
         side, detections = handedness.detect_hand(fs.images, options.hand, complexity=options.detector_complexity,
                                                   backends=options.detector_backends, progress=options.progress)
         keypoints, rejected, how = detections.keypoints, detections.rejected, detections.source
+        landmarks = True  # MediaPipe's landmarks: the IK models their offsets (landmarks.py)
         provenance["hand"] = f"mediapipe {detector.MEDIAPIPE_VERSION} hands (tracked, mirrored, zoomed) + IK (builtin hand)"
     if side == "left":  # from here on the front-end works on the mirrored video (handedness.py)
         fs = handedness.mirrored_frames(fs)
@@ -171,7 +174,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     K_prior = K.copy()
 
     # 5. 3D hand
-    track = hand3d.lift_keypoints(keypoints, K, (W, H))
+    track = hand3d.lift_keypoints(keypoints, K, (W, H), detector_landmarks=landmarks)
     clock = lap("hand_ik", clock)
 
     # 6. masks
@@ -188,6 +191,9 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         provenance["masks"] = "auto (static-camera background model, fitted hand + skin colour, GrabCut)" \
             if options.grabcut else "auto (static-camera background model, fitted hand + skin colour)"
     object_masks = labels == LABEL_OBJECT
+    refit = np.zeros(len(fs), bool)
+    if options.refit_hand_with_masks:
+        track, refit = hand3d.track_with_masks(track, keypoints, labels, K, (W, H), detector_landmarks=landmarks)
     clock = lap("masks", clock)
 
     # 7. object poses
@@ -204,7 +210,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
             K = K.copy()
             K[0, 0] = K[1, 1] = result.focal
             provenance["K"] = "sfm"
-            track = hand3d.lift_keypoints(keypoints, K, (W, H))
+            track = hand3d.lift_keypoints(keypoints, K, (W, H), detector_landmarks=landmarks)
             sfm_info["focal_prior_px"] = round(float(K_prior[0, 0]), 3)
             sfm_info["focal_sfm_px"] = round(result.focal, 3)
         keep, disagreement = sfm.check_against_hand(result.poses, track.wrist_poses, track.observed)
@@ -239,7 +245,11 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     clock = lap("object_poses", clock)
 
     # 8. write
-    joints_out = np.where(track.observed[:, None, None], track.joints, np.nan).astype(np.float32)
+    # Every frame gets the fitted hand; frames without keypoints are marked "filled" (the IK's
+    # temporal prior between the detected frames).
+    joints_out = track.joints.astype(np.float32)
+    if landmarks:  # written in the hand model's keypoint convention (SEQUENCE_FORMAT.md)
+        keypoints = hand3d.to_model_keypoints(keypoints, track, K)
     keypoints_out = np.where(found[:, None, None], keypoints, np.nan).astype(np.float32)
     out = handedness.Outputs(fs.images, labels, K, joints_out, track.joints, keypoints_out, poses, points,
                              fs.crop_in_source())
@@ -247,7 +257,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         out = handedness.to_original(out, sw)
     frame_provenance = {
         "object_poses": pose_provenance,
-        "hand": ["observed" if o else "missing" for o in track.observed],
+        "hand": ["refit-masks" if r else "detected" if o else "filled" for o, r in zip(track.observed, refit)],
         "keypoints": how,
         "rejected_keypoints": {str(k): v for k, v in rejected.items()},
         "sfm": sfm_info,
