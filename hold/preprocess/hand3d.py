@@ -65,11 +65,7 @@ def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int
     finally:
         torch.set_num_threads(threads)
     joints = fit.joints.numpy()
-    wrist = out.bone_transforms[:, 0].numpy().copy()
-    # The root bone transform maps canonical points to posed ones: rotation R_global about the
-    # wrist joint; as a frame it sits at the posed wrist.
-    wrist[:, :3, 3] = joints[:, 0]
-    wrist[:, 3] = [0, 0, 0, 1]
+    wrist = _wrist_poses(out.bone_transforms, joints)
     seen = joints if not detector_landmarks else landmark_positions(fit.global_orient, fit.joints).numpy()
     projected = seen @ np.asarray(K).T
     projected = projected[..., :2] / projected[..., 2:]
@@ -112,11 +108,17 @@ def track_with_masks(track: HandTrack, keypoints2d: np.ndarray, labels: np.ndarr
     finally:
         torch.set_num_threads(threads)
     joints = out.joints.numpy()
-    wrist = out.bone_transforms[:, 0].numpy().copy()
+    return HandTrack(joints, out.vertices.numpy(), track.faces, _wrist_poses(out.bone_transforms, joints),
+                     track.observed, params, track.reprojection_px), refit
+
+
+def _wrist_poses(bone_transforms: torch.Tensor, joints: np.ndarray) -> np.ndarray:
+    """[T, 4, 4] the hand's root frame → camera. The root bone transform maps canonical points
+    to posed ones: rotation R_global about the wrist joint; as a frame it sits at the posed wrist."""
+    wrist = bone_transforms[:, 0].numpy().copy()
     wrist[:, :3, 3] = joints[:, 0]
     wrist[:, 3] = [0, 0, 0, 1]
-    return HandTrack(joints, out.vertices.numpy(), track.faces, wrist, track.observed, params,
-                     track.reprojection_px), refit
+    return wrist
 
 
 def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
