@@ -174,7 +174,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     K_prior = K.copy()
 
     # 5. 3D hand
-    track = hand3d.lift_keypoints(keypoints, K, (W, H), detector_landmarks=landmarks)
+    track, joints_track = _lift(keypoints, K, (W, H), landmarks)
     clock = lap("hand_ik", clock)
 
     # 6. masks
@@ -193,7 +193,8 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     object_masks = labels == LABEL_OBJECT
     refit = np.zeros(len(fs), bool)
     if options.refit_hand_with_masks:
-        track, refit = hand3d.track_with_masks(track, keypoints, labels, K, (W, H), detector_landmarks=landmarks)
+        joints_track, refit = hand3d.track_with_masks(joints_track, keypoints, labels, K, (W, H),
+                                                      detector_landmarks=landmarks)
     clock = lap("masks", clock)
 
     # 7. object poses
@@ -210,7 +211,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
             K = K.copy()
             K[0, 0] = K[1, 1] = result.focal
             provenance["K"] = "sfm"
-            track = hand3d.lift_keypoints(keypoints, K, (W, H), detector_landmarks=landmarks)
+            track, joints_track = _lift(keypoints, K, (W, H), landmarks)
             sfm_info["focal_prior_px"] = round(float(K_prior[0, 0]), 3)
             sfm_info["focal_sfm_px"] = round(result.focal, 3)
         keep, disagreement = sfm.check_against_hand(result.poses, track.wrist_poses, track.observed)
@@ -247,11 +248,11 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     # 8. write
     # Every frame gets the fitted hand; frames without keypoints are marked "filled" (the IK's
     # temporal prior between the detected frames).
-    joints_out = track.joints.astype(np.float32)
+    joints_out = joints_track.joints.astype(np.float32)
     if landmarks:  # written in the hand model's keypoint convention (SEQUENCE_FORMAT.md)
-        keypoints = hand3d.to_model_keypoints(keypoints, track, K)
+        keypoints = hand3d.to_model_keypoints(keypoints, joints_track, K)
     keypoints_out = np.where(found[:, None, None], keypoints, np.nan).astype(np.float32)
-    out = handedness.Outputs(fs.images, labels, K, joints_out, track.joints, keypoints_out, poses, points,
+    out = handedness.Outputs(fs.images, labels, K, joints_out, joints_track.joints, keypoints_out, poses, points,
                              fs.crop_in_source())
     if side == "left":
         out = handedness.to_original(out, sw)
@@ -301,6 +302,15 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         inner.rmdir()
     _log(options, f"wrote {out_dir} in {timings['total']:.1f} s")
     return summary
+
+
+def _lift(keypoints: np.ndarray, K: np.ndarray, size: tuple[int, int], landmarks: bool):
+    """(track for the masks and object poses, track whose joints are written). The masks and the
+    SfM checks were tuned on the hand fitted straight to the detector's landmarks; the written
+    joints come from the fit that models the landmarks' offsets (landmarks.py), which is closer
+    to the truth (docs/FRONTEND.md, "Landmark offsets") but moves the silhouette by ~1 cm."""
+    track = hand3d.lift_keypoints(keypoints, K, size)
+    return track, (hand3d.lift_keypoints(keypoints, K, size, detector_landmarks=True) if landmarks else track)
 
 
 def _options_json(options: PreprocessOptions) -> dict:
