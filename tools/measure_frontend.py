@@ -6,7 +6,11 @@ init/, no masks); its output is compared with the sequence's ground truth:
 - hand found: fraction of frames with keypoints (init/hand_keypoints2d finite), also among the
   frames where the hand is visible (≥ 50 % of its projected true joints on the true hand label,
   dilated by 3 px): a detector cannot find a hand hidden behind the object;
-- MPJPE (mm, root-relative, SEQUENCE_FORMAT's definition) on the frames with a hand;
+- hand given: fraction of frames with 3D joints (init/hand_joints finite: detected, or filled
+  by the model-based tracking where the detector missed);
+- MPJPE (mm, root-relative, SEQUENCE_FORMAT's definition) on the frames with joints, and on the
+  frames with detected keypoints only;
+- keypoint error (px): mean distance of the detected keypoints to the projected true joints;
 - mask IoU for the hand (150) and the object (50): Σ intersection / Σ union over the frames;
 - object rotation error: median over frames of the geodesic angle between predicted
   R_t·R_0ᵀ and ground-truth R_t·R_0ᵀ (so the SfM frame does not matter).
@@ -54,7 +58,7 @@ def visible_frames(truth, gt, min_fraction: float = 0.5) -> np.ndarray:
     return visible
 
 
-def measure(seq_dir: Path, out_dir: Path, object_poses: str = "auto") -> dict:
+def measure(seq_dir: Path, out_dir: Path, object_poses: str = "auto", **options) -> dict:
     frames_dir = out_dir / "_frames"
     if frames_dir.exists():
         shutil.rmtree(frames_dir)
@@ -63,7 +67,7 @@ def measure(seq_dir: Path, out_dir: Path, object_poses: str = "auto") -> dict:
     started = time.perf_counter()
     summary = preprocess(frames_dir, result_dir, PreprocessOptions(
         K_file=str(seq_dir / "meta.json"), crop="none", max_size=None, video=False, progress=False,
-        object_poses=object_poses))
+        object_poses=object_poses, **options))
     seconds = time.perf_counter() - started
     shutil.rmtree(frames_dir)
     predicted = load_sequence(result_dir)
@@ -74,7 +78,13 @@ def measure(seq_dir: Path, out_dir: Path, object_poses: str = "auto") -> dict:
     joints = predicted.init.hand_joints
     ok = np.isfinite(joints[:, 0, 0])
     relative = (joints - joints[:, :1]) - (gt.hand_joints - gt.hand_joints[:, :1])
-    mpjpe = float(np.linalg.norm(relative[ok], axis=-1).mean() * 1000) if ok.any() else float("nan")
+    per_frame = np.linalg.norm(relative, axis=-1).mean(1) * 1000
+    mpjpe = float(per_frame[ok].mean()) if ok.any() else float("nan")
+    mpjpe_detected = float(per_frame[ok & found].mean()) if (ok & found).any() else float("nan")
+    true_uv = gt.hand_joints @ truth.meta.K.T
+    true_uv = true_uv[..., :2] / true_uv[..., 2:]
+    keypoint_error = float(np.linalg.norm(predicted.init.hand_keypoints2d[found, :, :2] - true_uv[found], axis=-1).mean()) \
+        if found.any() else float("nan")
     counts = {LABEL_HAND: [0, 0], LABEL_OBJECT: [0, 0]}
     for t in range(truth.num_frames):
         mine, theirs = predicted.mask(t), truth.mask(t)
@@ -93,7 +103,12 @@ def measure(seq_dir: Path, out_dir: Path, object_poses: str = "auto") -> dict:
         "hand_found": round(float(found.mean()), 4),
         "hand_visible": round(float(visible.mean()), 4),
         "hand_found_when_visible": round(float(found[visible].mean()), 4) if visible.any() else float("nan"),
+        "hand": predicted.meta.hands[0],
+        "hand_given": round(float(ok.mean()), 4),
         "mpjpe_mm": round(mpjpe, 2),
+        "mpjpe_detected_mm": round(mpjpe_detected, 2),
+        "mpjpe_max_frame_mm": round(float(per_frame[ok].max()), 1) if ok.any() else float("nan"),
+        "keypoint_error_px": round(keypoint_error, 2),
         "iou_hand": round(counts[LABEL_HAND][0] / max(1, counts[LABEL_HAND][1]), 4),
         "iou_object": round(counts[LABEL_OBJECT][0] / max(1, counts[LABEL_OBJECT][1]), 4),
         "rotation_median_deg": round(float(np.median(rotation)), 2),
@@ -106,20 +121,23 @@ def measure(seq_dir: Path, out_dir: Path, object_poses: str = "auto") -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| sequence | hand found | found when visible (visible) | MPJPE (mm) | IoU hand | IoU object | "
-             "rot. median (°) | poses | time (s) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| sequence | hand found | found when visible (visible) | hand given | MPJPE (mm) | MPJPE detected | "
+             "kp. error (px) | IoU hand | IoU object | rot. median (°) | poses | time (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         poses = ", ".join(f"{v} {k}" for k, v in r["pose_provenance"].items())
         lines.append(f"| {r['sequence']} | {100 * r['hand_found']:.0f} % | {100 * r['hand_found_when_visible']:.0f} % "
-                     f"({100 * r['hand_visible']:.0f} %) | {r['mpjpe_mm']:.1f} | {r['iou_hand']:.3f} | "
+                     f"({100 * r['hand_visible']:.0f} %) | {100 * r['hand_given']:.0f} % | {r['mpjpe_mm']:.1f} | "
+                     f"{r['mpjpe_detected_mm']:.1f} | {r['keypoint_error_px']:.1f} | {r['iou_hand']:.3f} | "
                      f"{r['iou_object']:.3f} | {r['rotation_median_deg']:.1f} | {poses} | {r['seconds']:.0f} |")
     if rows:
-        mean = {k: float(np.nanmean([r[k] for r in rows])) for k in ("hand_found", "hand_found_when_visible",
-                                                                  "hand_visible", "mpjpe_mm", "iou_hand", "iou_object")}
+        mean = {k: float(np.nanmean([r[k] for r in rows])) for k in (
+            "hand_found", "hand_found_when_visible", "hand_visible", "hand_given", "mpjpe_mm", "mpjpe_detected_mm",
+            "keypoint_error_px", "iou_hand", "iou_object")}
         passing = sum(r["rotation_median_deg"] <= 10 for r in rows)
         lines.append(f"| **mean** | {100 * mean['hand_found']:.0f} % | {100 * mean['hand_found_when_visible']:.0f} % "
-                     f"({100 * mean['hand_visible']:.0f} %) | {mean['mpjpe_mm']:.1f} | {mean['iou_hand']:.3f} | "
+                     f"({100 * mean['hand_visible']:.0f} %) | {100 * mean['hand_given']:.0f} % | {mean['mpjpe_mm']:.1f} | "
+                     f"{mean['mpjpe_detected_mm']:.1f} | {mean['keypoint_error_px']:.1f} | {mean['iou_hand']:.3f} | "
                      f"{mean['iou_object']:.3f} | ≤ 10° on {passing}/{len(rows)} | | |")
     return "\n".join(lines)
 
@@ -131,13 +149,16 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", help="sequence names to run (default: all)")
     parser.add_argument("--object-poses", default="auto", choices=("auto", "sfm", "hand"))
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--detector", choices=("legacy", "tasks", "both"), default="both",
+                        help="MediaPipe models: the legacy solution, the Tasks hand landmarker, or both fused")
     args = parser.parse_args(argv)
     sequences = sorted(p for p in args.bench_root.iterdir() if (p / "meta.json").is_file())
     if args.only:
         sequences = [p for p in sequences if p.name in args.only]
     rows = []
     for seq in sequences:
-        row = measure(seq, args.out_root, args.object_poses)
+        backends = ("legacy", "tasks") if args.detector == "both" else (args.detector,)
+        row = measure(seq, args.out_root, args.object_poses, detector_backends=backends)
         rows.append(row)
         print(json.dumps(row), flush=True)
         if args.json:

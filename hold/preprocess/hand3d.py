@@ -18,6 +18,8 @@ import torch
 from hold.io.errors import InputError
 from hold.models.hand import load_hand_model
 from hold.models.hand.fitting import FitSettings, fit_hand
+from hold.preprocess.landmarks import landmark_positions
+from hold.preprocess.landmarks import to_model_keypoints as landmarks_to_model
 
 
 @dataclass
@@ -41,8 +43,11 @@ def default_settings(image_size: tuple[int, int]) -> FitSettings:
 
 
 def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int, int],
-                   model=None, betas=None, settings: FitSettings | None = None) -> HandTrack:
-    """Fit the hand model to keypoints [T, 21, 3] (u, v, confidence; NaN rows = missing)."""
+                   model=None, betas=None, settings: FitSettings | None = None,
+                   detector_landmarks: bool = False) -> HandTrack:
+    """Fit the hand model to keypoints [T, 21, 3] (u, v, confidence; NaN rows = missing).
+    ``detector_landmarks``: the keypoints are MediaPipe's landmarks, not the model's keypoints
+    (the fit uses landmarks.landmark_positions)."""
     keypoints2d = np.asarray(keypoints2d, np.float64)
     observed = np.isfinite(keypoints2d[..., :2]).all(-1).sum(-1) >= 4
     if not observed.any():
@@ -52,19 +57,17 @@ def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int
     torch.set_num_threads(1)  # small batched ops: one thread is faster and deterministic
     try:
         fit = fit_hand(model, keypoints2d=keypoints2d, camera=K,
-                       settings=settings or default_settings(image_size), betas=betas)
+                       settings=settings or default_settings(image_size), betas=betas,
+                       landmarks=landmark_positions if detector_landmarks else None)
         with torch.no_grad():
             double = model if model.template.dtype == torch.float64 else copy.deepcopy(model).double()
             out = double(fit.global_orient, fit.hand_pose, fit.betas.expand(len(fit.transl), -1), fit.transl)
     finally:
         torch.set_num_threads(threads)
     joints = fit.joints.numpy()
-    wrist = out.bone_transforms[:, 0].numpy().copy()
-    # The root bone transform maps canonical points to posed ones: rotation R_global about the
-    # wrist joint; as a frame it sits at the posed wrist.
-    wrist[:, :3, 3] = joints[:, 0]
-    wrist[:, 3] = [0, 0, 0, 1]
-    projected = joints @ np.asarray(K).T
+    wrist = _wrist_poses(out.bone_transforms, joints)
+    seen = joints if not detector_landmarks else landmark_positions(fit.global_orient, fit.joints).numpy()
+    projected = seen @ np.asarray(K).T
     projected = projected[..., :2] / projected[..., 2:]
     error = np.linalg.norm(projected - keypoints2d[..., :2], axis=-1)
     reprojection = np.full(len(joints), np.nan)
@@ -73,6 +76,49 @@ def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int
     params = {"global_orient": fit.global_orient.numpy(), "hand_pose": fit.hand_pose.numpy(),
               "betas": fit.betas.numpy(), "transl": fit.transl.numpy()}
     return HandTrack(joints, out.vertices.numpy(), model.faces.numpy(), wrist, observed, params, reprojection)
+
+
+def to_model_keypoints(keypoints2d: np.ndarray, track: HandTrack, K: np.ndarray) -> np.ndarray:
+    """Detector landmarks [T, 21, 3] moved into the hand model's keypoint convention
+    (landmarks.to_model_keypoints with the track's root orientations and keypoints)."""
+    return landmarks_to_model(keypoints2d, track.params["global_orient"], track.joints, K)
+
+
+def track_with_masks(track: HandTrack, keypoints2d: np.ndarray, labels: np.ndarray, K: np.ndarray,
+                     image_size: tuple[int, int], model=None, detector_landmarks: bool = False):
+    """Model-based tracking (hand_track.py): the frames without keypoints, and those whose
+    fitted hand lies mostly where the masks show no hand (``TrackSettings.max_outside_fraction``:
+    a wrong detection), refitted against the masks with the temporal prior. Returns the new
+    track (``observed`` unchanged) and [T] bool: the frames refitted from the masks."""
+    from hold.preprocess import hand_track
+
+    settings = hand_track.TrackSettings()
+    outside = hand_track.outside_fraction(track.vertices, labels, K)
+    refit = ~track.observed | (outside > settings.max_outside_fraction)
+    if not refit.any():
+        return track, refit
+    model = model if model is not None else load_hand_model("builtin")
+    fit_settings = default_settings(image_size)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        params, out = hand_track.track_hand(model, track.params, keypoints2d, labels, K,
+                                            fit_settings.keypoint_sigma, fit_settings.keypoint_robust, refit,
+                                            settings, landmarks=landmark_positions if detector_landmarks else None)
+    finally:
+        torch.set_num_threads(threads)
+    joints = out.joints.numpy()
+    return HandTrack(joints, out.vertices.numpy(), track.faces, _wrist_poses(out.bone_transforms, joints),
+                     track.observed, params, track.reprojection_px), refit
+
+
+def _wrist_poses(bone_transforms: torch.Tensor, joints: np.ndarray) -> np.ndarray:
+    """[T, 4, 4] the hand's root frame → camera. The root bone transform maps canonical points
+    to posed ones: rotation R_global about the wrist joint; as a frame it sits at the posed wrist."""
+    wrist = bone_transforms[:, 0].numpy().copy()
+    wrist[:, :3, 3] = joints[:, 0]
+    wrist[:, 3] = [0, 0, 0, 1]
+    return wrist
 
 
 def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -20,10 +20,11 @@ import numpy as np
 
 from hold.io.atomic import atomic_directory, write_json_atomic
 from hold.io.errors import InputError
+from hold.io import mirror
 from hold.io.images import write_image
 from hold.io.sequence import LABEL_HAND, LABEL_OBJECT, SequenceInit, SequenceMeta, write_sequence
 from hold.io.video import write_video
-from hold.preprocess import align, detector, frames as frames_mod, hand3d, importers, intrinsics, masks, sfm
+from hold.preprocess import align, detector, frames as frames_mod, hand3d, handedness, importers, intrinsics, masks, sfm
 from hold.preprocess.overlay import contact_sheet, render_overlay
 
 
@@ -50,6 +51,9 @@ class PreprocessOptions:
     video: bool = True
     seed: int = 0
     detector_complexity: int = 1
+    detector_backends: tuple[str, ...] | None = None  # MediaPipe models to fuse (None: legacy + tasks)
+    refit_hand_with_masks: bool = False  # model-based tracking of undetected frames (measured: no gain yet)
+    hand: str = "auto"  # right | left | auto (the side the detector sees more; with --keypoints: right)
     progress: bool = True
 
 
@@ -85,6 +89,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         raise InputError(f"--object-poses must be auto, sfm or hand, got {options.object_poses!r}")
     if options.K_file is not None and options.fx is not None:
         raise InputError("give either --K or --fx, not both")
+    handedness.check_choice(options.hand)
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -105,22 +110,31 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
 
     # 2. keypoints
     provenance: dict[str, str] = {}
+    side = "left" if options.hand == "left" else "right"
     if options.keypoints is not None:
         rows = importers.load_keypoints(options.keypoints, fs.source_size)
         rows = importers.pick_frames(rows, fs.indices, fs.source_count, f"--keypoints {options.keypoints}")
+        if side == "left":
+            rows = handedness.mirror_source_keypoints(rows, fs.source_size[0])
         keypoints = rows.copy()
         keypoints[..., :2] = fs.to_output_pixels(rows[..., :2])
         provenance["hand"] = f"keypoints from {Path(options.keypoints).name} + IK ({'builtin'} hand)"
         rejected: dict[int, str] = {}
         how = ["file"] * len(fs)
+        landmarks = False  # a file's keypoints are taken as the hand model's keypoints
     else:
-        detections = detector.detect_keypoints(fs.images, complexity=options.detector_complexity,
-                                               progress=options.progress)
+        side, detections = handedness.detect_hand(fs.images, options.hand, complexity=options.detector_complexity,
+                                                  backends=options.detector_backends, progress=options.progress)
         keypoints, rejected, how = detections.keypoints, detections.rejected, detections.source
+        landmarks = True  # MediaPipe's landmarks: the IK models their offsets (landmarks.py)
         provenance["hand"] = f"mediapipe {detector.MEDIAPIPE_VERSION} hands (tracked, mirrored, zoomed) + IK (builtin hand)"
+    if side == "left":  # from here on the front-end works on the mirrored video (handedness.py)
+        fs = handedness.mirrored_frames(fs)
+        imported_masks = None if imported_masks is None else mirror.mirror_masks(imported_masks)
+        provenance["hand"] += "; left hand, processed as the right hand of the mirrored frames"
     found = np.isfinite(keypoints[..., :2]).all(-1).sum(-1) >= 4
     if not found.any():
-        raise InputError(f"{source}: no hand found in any of the {len(fs)} frames (a right hand must be visible; "
+        raise InputError(f"{source}: no hand found in any of the {len(fs)} frames (a {side} hand must be visible; "
                          f"or give --keypoints)")
     _log(options, f"hand keypoints on {int(found.sum())}/{len(fs)} frames")
     clock = lap("keypoints", clock)
@@ -146,18 +160,21 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     crop_xy = fs.crop[:2] if fs.crop is not None else None
     sw, sh = fs.source_size
     if options.K_file is not None:
-        K = intrinsics.adapt_K(intrinsics.load_K(options.K_file), fs.scale, crop_xy)
+        K_source = intrinsics.load_K(options.K_file)
         provenance["K"] = "given"
     elif options.fx is not None:
-        K = intrinsics.adapt_K(intrinsics.focal_K(options.fx, sw, sh), fs.scale, crop_xy)
+        K_source = intrinsics.focal_K(options.fx, sw, sh)
         provenance["K"] = "given"
     else:
-        K = intrinsics.adapt_K(intrinsics.prior_K(sw, sh, options.fov_deg), fs.scale, crop_xy)
+        K_source = intrinsics.prior_K(sw, sh, options.fov_deg)
         provenance["K"] = "prior"
+    if side == "left":
+        K_source = mirror.mirror_K(K_source, sw)
+    K = intrinsics.adapt_K(K_source, fs.scale, crop_xy)
     K_prior = K.copy()
 
     # 5. 3D hand
-    track = hand3d.lift_keypoints(keypoints, K, (W, H))
+    track, joints_track = _lift(keypoints, K, (W, H), landmarks)
     clock = lap("hand_ik", clock)
 
     # 6. masks
@@ -174,6 +191,10 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         provenance["masks"] = "auto (static-camera background model, fitted hand + skin colour, GrabCut)" \
             if options.grabcut else "auto (static-camera background model, fitted hand + skin colour)"
     object_masks = labels == LABEL_OBJECT
+    refit = np.zeros(len(fs), bool)
+    if options.refit_hand_with_masks:
+        joints_track, refit = hand3d.track_with_masks(joints_track, keypoints, labels, K, (W, H),
+                                                      detector_landmarks=landmarks)
     clock = lap("masks", clock)
 
     # 7. object poses
@@ -190,7 +211,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
             K = K.copy()
             K[0, 0] = K[1, 1] = result.focal
             provenance["K"] = "sfm"
-            track = hand3d.lift_keypoints(keypoints, K, (W, H))
+            track, joints_track = _lift(keypoints, K, (W, H), landmarks)
             sfm_info["focal_prior_px"] = round(float(K_prior[0, 0]), 3)
             sfm_info["focal_sfm_px"] = round(result.focal, 3)
         keep, disagreement = sfm.check_against_hand(result.poses, track.wrist_poses, track.observed)
@@ -225,20 +246,29 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     clock = lap("object_poses", clock)
 
     # 8. write
-    joints_out = np.where(track.observed[:, None, None], track.joints, np.nan).astype(np.float32)
+    # Every frame gets the fitted hand; frames without keypoints are marked "filled" (the IK's
+    # temporal prior between the detected frames).
+    joints_out = joints_track.joints.astype(np.float32)
+    if landmarks:  # written in the hand model's keypoint convention (SEQUENCE_FORMAT.md)
+        keypoints = hand3d.to_model_keypoints(keypoints, joints_track, K)
     keypoints_out = np.where(found[:, None, None], keypoints, np.nan).astype(np.float32)
+    out = handedness.Outputs(fs.images, labels, K, joints_out, joints_track.joints, keypoints_out, poses, points,
+                             fs.crop_in_source())
+    if side == "left":
+        out = handedness.to_original(out, sw)
     frame_provenance = {
         "object_poses": pose_provenance,
-        "hand": ["observed" if o else "missing" for o in track.observed],
+        "hand": ["refit-masks" if r else "detected" if o else "filled" for o, r in zip(track.observed, refit)],
         "keypoints": how,
         "rejected_keypoints": {str(k): v for k, v in rejected.items()},
         "sfm": sfm_info,
         "masks": mask_info,
         "K": provenance["K"],
     }
-    init = SequenceInit(hand_joints=joints_out, hand_keypoints2d=keypoints_out,
-                        object_poses=poses.astype(np.float32),
-                        object_points=(points.astype(np.float32) if points is not None and len(points) else None),
+    init = SequenceInit(hand_joints=out.joints.astype(np.float32), hand_keypoints2d=out.keypoints.astype(np.float32),
+                        object_poses=out.object_poses.astype(np.float32),
+                        object_points=(out.object_points.astype(np.float32)
+                                       if out.object_points is not None and len(out.object_points) else None),
                         provenance=frame_provenance)
     if options.mano is not None:
         mano = importers.load_mano_params(options.mano)
@@ -246,11 +276,11 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
             mano[key] = importers.pick_frames(mano[key], fs.indices, fs.source_count, f"--mano {options.mano}")
         init.mano = mano
         provenance["hand"] += f"; MANO parameters from {Path(options.mano).name}"
-    meta = SequenceMeta(num_frames=len(fs), image_size=(W, H), K=K, fps=fs.fps, frame_indices=fs.indices,
-                        crop=fs.crop_in_source(), provenance=provenance,
+    meta = SequenceMeta(num_frames=len(fs), image_size=(W, H), K=out.K, fps=fs.fps, hands=(side,),
+                        frame_indices=fs.indices, crop=out.crop, provenance=provenance,
                         source=f"hold.preprocess from {Path(source).name} ({json.dumps(_options_json(options))})")
     summary = {
-        "frames": len(fs), "image_size": [W, H], "K": K.round(3).tolist(), "provenance": provenance,
+        "frames": len(fs), "image_size": [W, H], "K": out.K.round(3).tolist(), "hand": side, "provenance": provenance,
         "hand_found_fraction": round(float(found.mean()), 4),
         "object_pose_provenance": {k: pose_provenance.count(k) for k in sorted(set(pose_provenance))},
         "object_points": 0 if points is None else int(len(points)),
@@ -259,9 +289,10 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as staging:
         inner = staging / "sequence"
-        write_sequence(inner, meta, list(fs.images), list(labels), init, video=options.video)
+        write_sequence(inner, meta, list(out.images), list(out.labels), init, video=options.video)
         if options.overlay:
-            frames = render_overlay(fs.images, labels, keypoints_out, track.joints, points, poses, K, pose_provenance)
+            frames = render_overlay(out.images, out.labels, out.keypoints, out.fitted_joints, out.object_points,
+                                    out.object_poses, out.K, pose_provenance)
             write_video(inner / "debug" / "overlay.mp4", frames, fps=fs.fps)
             write_image(inner / "debug" / "overlay.png", contact_sheet(frames))
         timings["total"] = round(time.perf_counter() - started, 3)
@@ -271,6 +302,15 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         inner.rmdir()
     _log(options, f"wrote {out_dir} in {timings['total']:.1f} s")
     return summary
+
+
+def _lift(keypoints: np.ndarray, K: np.ndarray, size: tuple[int, int], landmarks: bool):
+    """(track for the masks and object poses, track whose joints are written). The masks and the
+    SfM checks were tuned on the hand fitted straight to the detector's landmarks; the written
+    joints come from the fit that models the landmarks' offsets (landmarks.py), which is closer
+    to the truth (docs/FRONTEND.md, "Landmark offsets") but moves the silhouette by ~1 cm."""
+    track = hand3d.lift_keypoints(keypoints, K, size)
+    return track, (hand3d.lift_keypoints(keypoints, K, size, detector_landmarks=True) if landmarks else track)
 
 
 def _options_json(options: PreprocessOptions) -> dict:

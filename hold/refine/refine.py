@@ -60,6 +60,9 @@ def object_geometry(obj, resolution: int, n_points: int, seed: int):
     points = torch.stack([x, y, z], -1).reshape(-1, 3)
     sdf = torch.cat([obj.field.sdf(points[i:i + 65536]) for i in range(0, len(points), 65536)])
     volume = sdf.reshape(resolution, resolution, resolution)
+    if not float(volume.min()) < 0.0 < float(volume.max()):
+        raise RuntimeError("refinement: the object's SDF has no surface inside its box (the object "
+                           "was lost in the coarse stage; check the object masks in the report)")
     verts, _, _, _ = marching_cubes(volume.numpy(), 0.0)
     spacing = ((hi - lo) / (resolution - 1)).numpy()
     verts = verts[:, ::-1] * spacing + lo.numpy()

@@ -45,9 +45,12 @@ def second_difference(x: torch.Tensor) -> torch.Tensor:
     return (acc**2).flatten(1).sum(1).mean()
 
 
-def penetration(obj, points: torch.Tensor, frames: torch.Tensor, unit: float = 0.001) -> torch.Tensor:
+def penetration(obj, points: torch.Tensor, frames: torch.Tensor, unit: float = 0.001,
+                robust: float = 0.0) -> torch.Tensor:
     """Mean of (depth / unit)² of camera-space points [B, P, 3] of frames [B] inside the object
-    node's SDF (0 outside). Differentiable in the points, the object's poses and its field."""
+    node's SDF (0 outside); with ``robust`` > 0 (metres) the Geman–McClure penalty of that
+    scale instead, so points far inside (a wrong hand fit, not a wrong object) stop pulling.
+    Differentiable in the points, the object's poses and its field."""
     to_node = obj.camera_to_node()[frames]  # [B, 3, 4]
     local = points @ to_node[:, :, :3].transpose(1, 2) + to_node[:, None, :, 3]
     lo, hi = obj.bounds[0], obj.bounds[1]
@@ -57,5 +60,8 @@ def penetration(obj, points: torch.Tensor, frames: torch.Tensor, unit: float = 0
     inside_box = ((local > lo) & (local < hi)).all(-1)
     sdf = obj.sdf(torch.minimum(torch.maximum(local, lo), hi))
     depth = torch.relu(-sdf) * inside_box / unit
+    if robust > 0:
+        scale = robust / unit
+        return (scale**2 * geman_mcclure(depth**2, scale)).mean()
     return (depth**2).mean()
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from hold.export import export_result
+from hold.io.mirror import engine_view
 from hold.io.sequence import load_sequence
 
 from .checkpoint import run_with_checkpoints
@@ -32,13 +33,14 @@ def train_sequence(seq_dir, out_dir, cfg: TrainConfig, hand_kind: str = "builtin
     out_dir = Path(out_dir)
     work = out_dir / ".work"
     work.mkdir(parents=True, exist_ok=True)
-    scene, data, info = build_scene(seq, cfg, hand_kind, mano_dir)
+    scene, data, info = build_scene(engine_view(seq), cfg, hand_kind, mano_dir)
     trainer = Trainer(scene, data, cfg)
     timings["setup"] = time.perf_counter() - start
     run_with_checkpoints(trainer, work / "train.ckpt", resume, progress, log)
     timings["train"] = trainer.history.seconds
     t = time.perf_counter()
-    export_result(scene, out_dir, timings, cfg.to_dict(), mesh_resolution=mesh_resolution)
+    export_result(scene, out_dir, timings, cfg.to_dict(), mesh_resolution=mesh_resolution,
+                  hands=seq.meta.hands)
     timings["export"] = time.perf_counter() - t
     summary = {"steps": trainer.step_count, "samples": trainer.history.samples,
                "samples_per_s": trainer.history.samples / max(trainer.history.seconds, 1e-9),

@@ -177,7 +177,9 @@ class Trainer:
             # The hand is held by its keypoints: penetration carves the object and moves its
             # pose, it does not articulate the fingers (that bent them into knots on the box).
             hand_points = hand.output(frames).vertices[:, self.penetration_vertices].detach()
-            terms["penetration"] = cfg.w_penetration * losses.penetration(obj, hand_points, frames)
+            ramp = min(1.0, (self.step_count + 1) / max(cfg.penetration_warmup, 1))
+            terms["penetration"] = cfg.w_penetration * ramp * losses.penetration(
+                obj, hand_points, frames, robust=cfg.penetration_robust)
         if cfg.w_hand_joints > 0 and self.joint_frames.numel():
             sq = ((all_joints - self.init_joints) ** 2).sum(-1).index_select(0, self.joint_frames)
             terms["hand_joints"] = cfg.w_hand_joints * losses.geman_mcclure(sq, 0.01).mean()

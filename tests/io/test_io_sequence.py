@@ -88,8 +88,10 @@ def test_broken_json(sequence_dir):
     "changes, fragments",
     [
         ({"format": "other"}, ["meta.json", "'format'"]),
-        ({"version": 2}, ["meta.json", "'version'"]),
-        ({"hands": ["left"]}, ["meta.json", "'hands'"]),
+        ({"version": 3}, ["meta.json", "'version'"]),
+        ({"hands": ["left"]}, ["meta.json", "'hands'", "version 1"]),
+        ({"version": 2, "hands": ["both"]}, ["meta.json", "'hands'"]),
+        ({"version": 2, "hands": ["right", "left"]}, ["meta.json", "'hands'"]),
         ({"hands": ["right", "left"]}, ["meta.json", "'hands'"]),
         ({"hands": None}, ["meta.json", "'hands'"]),
         ({"num_frames": 0}, ["meta.json", "'num_frames'"]),

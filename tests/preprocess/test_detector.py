@@ -57,7 +57,7 @@ def test_backward_tracking_recovers_the_first_frames(monkeypatch):
     # Frames 0-2: the palm detector cannot find the hand cold; from frame 3 on it can.
     positions = [(20 + t, 30 + 2 * t) for t in range(8)]
     images = np.stack([_frame(u, v, detectable=t >= 3) for t, (u, v) in enumerate(positions)])
-    out = detector.detect_keypoints(images, zoom=False)
+    out = detector.detect_keypoints(images, zoom=False, backends=("legacy",))
     assert out.found.all()
     assert out.source[:3] == ["both-backwards"] * 3 and set(out.source[3:]) == {"both"}
     centres = out.keypoints[:, :, :2].mean(1)
@@ -75,7 +75,7 @@ def test_no_backward_pass_when_forward_found_everything(monkeypatch):
 
     monkeypatch.setattr(detector, "_hands_module", lambda: SimpleNamespace(Hands=Counting))
     images = np.stack([_frame(20, 30, detectable=True) for _ in range(4)])
-    out = detector.detect_keypoints(images, zoom=False)
+    out = detector.detect_keypoints(images, zoom=False, backends=("legacy",))
     assert out.found.all() and len(made) == 2  # the forward pair only
 
 
@@ -88,6 +88,6 @@ def test_backwards_a_single_view_is_not_enough(monkeypatch):
 
     monkeypatch.setattr(detector, "_hands_module", lambda: SimpleNamespace(Hands=UnmirroredOnly))
     images = np.stack([_frame(20 + t, 30, detectable=t >= 3) for t in range(8)])
-    out = detector.detect_keypoints(images, zoom=False)
+    out = detector.detect_keypoints(images, zoom=False, backends=("legacy",))
     assert not out.found[:3].any() and out.found[3:].all()
     assert set(out.source[3:]) == {"tracked"}

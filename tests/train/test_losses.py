@@ -47,3 +47,22 @@ def test_penetration_pushes_the_object_off_the_hand():
     loss.backward()
     # Moving the object by -grad must move it towards -x (away from the point).
     assert obj.trans_delta.grad[0, 0] > 0 and obj.trans_delta.grad[1].abs().sum() == 0
+
+
+def test_robust_penetration_stops_pulling_far_inside():
+    """With a 5 mm Geman–McClure scale a point 2 mm inside costs 5²·2²/(2² + 5²) = 3.448 (near
+    the quadratic 4), and a point 30 mm inside (a wrong hand fit) costs less than 5² = 25
+    instead of 900, with almost no gradient left."""
+    obj = sphere_node()
+    centre = torch.tensor([0.0, 0.0, 0.5])
+    shallow = (centre + torch.tensor([RADIUS - 0.002, 0.0, 0.0]))[None, None]
+    deep = (centre + torch.tensor([RADIUS - 0.030, 0.0, 0.0]))[None, None]
+    frame = torch.tensor([0])
+    assert losses.penetration(obj, shallow, frame, robust=0.005).item() == pytest.approx(
+        25 * 4 / 29, rel=1e-3)
+    deep_cost = losses.penetration(obj, deep, frame, robust=0.005)
+    assert 24 < deep_cost.item() < 25
+    deep_cost.backward()
+    shallow_obj = sphere_node()
+    losses.penetration(shallow_obj, shallow, frame, robust=0.005).backward()
+    assert obj.trans_delta.grad.abs().sum() < 0.05 * shallow_obj.trans_delta.grad.abs().sum()

@@ -41,7 +41,7 @@ def test_loss_falls_and_result_is_valid(tiny_sequence, tmp_path):
 def test_rays_per_step_adapt_to_the_sample_budget(tiny_sequence):
     """With samples_per_step set, the rays per step follow the samples per ray after culling
     so that a step's samples settle near the budget, from a start far below it."""
-    budget = 8000
+    budget = 16000
     cfg = TrainConfig(**{**TINY, "steps": 40, "samples_per_step": budget})
     scene, data, _ = build_scene(load_sequence(tiny_sequence), cfg)
     trainer = Trainer(scene, data, cfg)

@@ -7,7 +7,8 @@ The fit is a MAP estimate over all frames at once (batched and deterministic):
       + λ_pose Σ_t prior(θ_t) + ½ λ_shape |β|²              the model's pose prior, shape prior
       + ½ λ_time Σ_t |J_{t+1} − 2 J_t + J_{t−1}|² / σ3²     temporal smoothness (optional)
 
-J_tj are the model's 21 keypoints for frame t, c_tj the keypoint confidences (0 where the input
+J_tj are the model's 21 keypoints for frame t (in the 2D term optionally moved to where a
+detector puts its landmarks, ``landmarks``), c_tj the keypoint confidences (0 where the input
 is NaN), σ the expected noise of each input, π the perspective division, and ρ the
 Geman-McClure penalty ρ(s; τ) = τ² s / (τ² + s) (quadratic for residuals ≪ τ, bounded for
 outliers; as in SMPLify, Bogo et al. 2016, and HOLD's hand alignment). Betas are shared by all
@@ -291,8 +292,8 @@ def _observations(values, name: str, frames: int | None, width: int):
 class _Problem:
     """The data, priors and parametrisation of one fit; builds residual functions."""
 
-    def __init__(self, model, settings, joints3d, keypoints2d, camera):
-        self.model, self.settings = model, settings
+    def __init__(self, model, settings, joints3d, keypoints2d, camera, landmarks=None):
+        self.model, self.settings, self.landmarks = model, settings, landmarks
         self.frames = None
         self.target3d = self.target2d = None
         if joints3d is not None:
@@ -343,7 +344,8 @@ class _Problem:
                 parts.append((self.conf3d[index, :, None].sqrt() * error).flatten(1)
                              / s.joint_sigma)
             if self.target2d is not None:
-                error = robust_residual(_project(joints, self.camera[index]) - self.target2d[index],
+                seen = joints if self.landmarks is None else self.landmarks(x[:, :3], joints)
+                error = robust_residual(_project(seen, self.camera[index]) - self.target2d[index],
                                         robust_factor * s.keypoint_robust)
                 parts.append((self.conf2d[index, :, None].sqrt() * error).flatten(1)
                              / s.keypoint_sigma)
@@ -359,6 +361,7 @@ def fit_hand(
     camera=None,  # [3, 3] or [T, 3, 3] intrinsics, needed with keypoints2d
     settings: FitSettings | None = None,
     betas=None,  # [num_betas] start (and, when not fitted, fixed) shape; default zeros
+    landmarks=None,  # (global_orient [M, 3], keypoints [M, 21, 3]) → where the 2D keypoints sit
 ) -> HandFit:
     """Fit pose, shape, translation and global orientation to keypoints (module docstring).
 
@@ -368,7 +371,7 @@ def fit_hand(
         raise InputError("fit_hand: give joints3d and/or keypoints2d")
     settings = settings or FitSettings()
     model = _as_double(model)
-    problem = _Problem(model, settings, joints3d, keypoints2d, camera)
+    problem = _Problem(model, settings, joints3d, keypoints2d, camera, landmarks)
     frames, observed = problem.frames, problem.observed
     betas = (torch.zeros(model.num_betas, dtype=torch.float64) if betas is None
              else torch.as_tensor(np.asarray(betas), dtype=torch.float64).reshape(-1))

@@ -39,6 +39,9 @@ class ObjectNode(torch.nn.Module):
         # Metres per unit of the field's coordinates (the refinement may rescale the object;
         # the scale lives here and in the exported mesh, never in the rigid poses).
         self.register_buffer("scale", torch.tensor(1.0))
+        # The poses' constant last row, kept on the node's device: made per call from a Python
+        # list it was a blocking host → device copy every step (not saved in checkpoints).
+        self.register_buffer("bottom_row", torch.tensor([[0.0, 0.0, 0.0, 1.0]]), persistent=False)
 
     @property
     def bounds(self) -> torch.Tensor:
@@ -53,7 +56,7 @@ class ObjectNode(torch.nn.Module):
         sel = slice(None) if frames is None else frames
         rot = self.init_rot[sel] @ axis_angle_to_matrix(self.rot_delta[sel])
         trans = self.init_trans[sel] + self.trans_delta[sel]
-        bottom = rot.new_tensor([0, 0, 0, 1]).expand(rot.shape[0], 1, 4)
+        bottom = self.bottom_row.to(rot.dtype).expand(rot.shape[0], 1, 4)
         return torch.cat([torch.cat([rot, trans[:, :, None]], 2), bottom], 1)
 
     def camera_to_node(self) -> torch.Tensor:

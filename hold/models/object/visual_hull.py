@@ -69,11 +69,11 @@ class VisualHull:
         half = self.voxel_size / 2
         return pts.min(0) - half, pts.max(0) + half
 
-    def signed_distance(self, resolution: int | None = None, smooth_voxels: float = 1.0) -> np.ndarray:
-        """A signed distance [res, res, res] (z, y, x, align-corners over ``bounds``, negative
-        inside, metres) to the hull's surface: Euclidean distance transforms of the voxels
-        inside and outside, lightly smoothed so the staircase does not become the shape."""
-        from scipy.ndimage import distance_transform_edt, gaussian_filter, zoom
+    def signed_distance(self, smooth_voxels: float = 1.0) -> np.ndarray:
+        """A signed distance [D, H, W] at the voxel centres (negative inside, metres) to the
+        hull's surface: Euclidean distance transforms of the voxels inside and outside, lightly
+        smoothed so the staircase does not become the shape."""
+        from scipy.ndimage import distance_transform_edt, gaussian_filter
 
         occ = self.occupied
         spacing = self.voxel_size[::-1]  # (z, y, x)
@@ -84,9 +84,6 @@ class VisualHull:
         sdf = np.where(occ, -(inside - half), outside - half)
         if smooth_voxels > 0:
             sdf = gaussian_filter(sdf, smooth_voxels, mode="nearest")
-        if resolution is not None and resolution != occ.shape[0]:
-            # Cell centres → align-corners samples over the same bounds.
-            sdf = zoom(sdf, resolution / occ.shape[0], order=1, mode="nearest", grid_mode=True)
         return sdf.astype(np.float32)
 
 
