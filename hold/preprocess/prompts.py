@@ -106,6 +106,21 @@ def check_prompts(prompts: list[Prompt], source_size: tuple[int, int], source_co
                                  f"(0 <= U <= {W - 1}, 0 <= V <= {H - 1})")
 
 
+def mirror_prompts(prompts: list[Prompt], source_width: int) -> list[Prompt]:
+    """Prompts for the horizontally flipped source frames (a left hand is processed mirrored,
+    ``hold.preprocess.handedness``): a point's column U → W − 1 − U, a box's edges X → W − X."""
+    out = []
+    for prompt in prompts:
+        if prompt.kind == "box":
+            x0, y0, x1, y1 = prompt.values
+            values = (source_width - x1, y0, source_width - x0, y1)
+        else:
+            u, v = prompt.values
+            values = (source_width - 1 - u, v)
+        out.append(Prompt(prompt.kind, values, prompt.frame))
+    return out
+
+
 def to_frames(prompts: list[Prompt], kept: list[int], scale: float,
               crop: tuple[int, int, int, int] | None) -> dict[int, FramePrompts]:
     """Prompts per kept frame index t, in output pixels (after resizing by ``scale``, then the
