@@ -94,17 +94,14 @@ def hand_attached_object(labels: np.ndarray, hand_joints: np.ndarray, wrist_pose
     (object frame, metres).
 
     The object frame at ``reference`` is camera-aligned with its origin at the object mask's
-    centroid back-projected to the depth of the fingertips (``carve_points`` for the points)."""
-    object_ref, _ = _object_frame(labels, hand_joints, K, reference)
-    poses = np.stack([attach_to_hand(object_ref, wrist_poses[reference], wrist_poses[t]) for t in range(len(labels))])
-    return poses, carve_points(labels, poses, K, observed, reference, voxels)
+    centroid back-projected to the depth of the fingertips. Points: centres of voxels (a cube
+    of twice the object's apparent size) that project into the object mask in every frame where
+    they are in view (object or hand label: the hand may hide the object), kept when they fall
+    on the object label in at least one frame (a visual hull)."""
+    import cv2
 
-
-def _object_frame(labels: np.ndarray, hand_joints: np.ndarray, K: np.ndarray,
-                  reference: int) -> tuple[np.ndarray, float]:
-    """(object → camera at ``reference``: camera-aligned, at the object mask's centroid at the
-    fingertips' depth; the mask's apparent radius in pixels)."""
     T, H, W = labels.shape
+    Kinv = np.linalg.inv(K)
     mask = labels[reference] == LABEL_OBJECT
     ys, xs = np.nonzero(mask)
     depth = float(np.median(hand_joints[reference, list(TIPS), 2]))
@@ -114,37 +111,10 @@ def _object_frame(labels: np.ndarray, hand_joints: np.ndarray, K: np.ndarray,
     else:
         centre_px = np.array([xs.mean(), ys.mean()])
         radius_px = 0.5 * max(xs.max() - xs.min(), ys.max() - ys.min()) + 2
+    centre = depth * (Kinv @ np.array([centre_px[0], centre_px[1], 1.0]))
     object_ref = np.eye(4)
-    object_ref[:3, 3] = depth * (np.linalg.inv(K) @ np.array([centre_px[0], centre_px[1], 1.0]))
-    return object_ref, radius_px
-
-
-def _project_grid(grid: np.ndarray, pose: np.ndarray, K: np.ndarray, size: tuple[int, int]):
-    """(u, v, visible) of object-frame points under one pose."""
-    W, H = size
-    cam = grid @ pose[:3, :3].T + pose[:3, 3]
-    uv = cam @ K.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.round(uv[:, 0] / uv[:, 2])
-        v = np.round(uv[:, 1] / uv[:, 2])
-    visible = (cam[:, 2] > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
-    return np.where(visible, u, 0).astype(int), np.where(visible, v, 0).astype(int), visible
-
-
-def carve_points(labels: np.ndarray, poses: np.ndarray, K: np.ndarray, observed: np.ndarray,
-                 reference: int, voxels: int = 48) -> np.ndarray:
-    """Object points [N, 3] (object frame, metres) carved from the masks along the poses: centres
-    of voxels (a cube of 2.6 times the reference mask's apparent radius at the object's depth)
-    that project into the object or hand label (the hand may hide the object) in every frame
-    where they are in view, kept when they fall on the object label in at least one frame (a
-    visual hull)."""
-    import cv2
-
-    T, H, W = labels.shape
-    mask = labels[reference] == LABEL_OBJECT
-    ys, xs = np.nonzero(mask)
-    radius_px = 0.1 * max(W, H) if len(xs) == 0 else 0.5 * max(xs.max() - xs.min(), ys.max() - ys.min()) + 2
-    depth = float(poses[reference, 2, 3])
+    object_ref[:3, 3] = centre
+    poses = np.stack([attach_to_hand(object_ref, wrist_poses[reference], wrist_poses[t]) for t in range(T)])
     half = 1.3 * radius_px * depth / K[0, 0]
     axis = np.linspace(-half, half, voxels)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
@@ -156,36 +126,16 @@ def carve_points(labels: np.ndarray, poses: np.ndarray, K: np.ndarray, observed:
         obj = labels[t] == LABEL_OBJECT
         if not obj.any():
             continue
-        m = cv2.dilate((obj | (labels[t] == LABEL_HAND)).astype(np.uint8), kernel) > 0
-        u, v, visible = _project_grid(grid, poses[t], K, (W, H))
+        m = cv2.dilate(((labels[t] == LABEL_OBJECT) | (labels[t] == LABEL_HAND)).astype(np.uint8), kernel) > 0
+        cam = grid @ poses[t, :3, :3].T + poses[t, :3, 3]
+        uv = cam @ K.T
+        u = np.round(uv[:, 0] / uv[:, 2]).astype(int)
+        v = np.round(uv[:, 1] / uv[:, 2]).astype(int)
+        visible = (u >= 0) & (u < W) & (v >= 0) & (v < H) & (cam[:, 2] > 0)
         hit = np.zeros(len(grid), bool)
         hit[visible] = m[v[visible], u[visible]]
         inside &= hit | ~visible
         on_object[visible] |= obj[v[visible], u[visible]]
         used += 1
-    return grid[inside & on_object] if used else np.zeros((0, 3))
-
-
-def silhouette_agreement(labels: np.ndarray, poses: np.ndarray, points: np.ndarray, K: np.ndarray,
-                         frames: np.ndarray) -> float:
-    """How well object points [N, 3] posed by ``poses`` explain the object masks: the mean over
-    ``frames`` of the IoU between the points' projection (closed to a silhouette) and the object
-    label, hand pixels left out of both (the hand may hide the object). 0 without points."""
-    import cv2
-
-    T, H, W = labels.shape
-    if len(points) == 0:
-        return 0.0
-    scores = []
-    for t in frames:
-        obj = labels[t] == LABEL_OBJECT
-        if not obj.any():
-            continue
-        u, v, visible = _project_grid(points, poses[t], K, (W, H))
-        drawn = np.zeros((H, W), np.uint8)
-        drawn[v[visible], u[visible]] = 1
-        drawn = cv2.morphologyEx(drawn, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-        free = labels[t] != LABEL_HAND
-        union = ((drawn | obj) & free).sum()
-        scores.append(((drawn & obj) & free).sum() / union if union else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
+    points = grid[inside & on_object] if used else np.zeros((0, 3))
+    return poses, points
