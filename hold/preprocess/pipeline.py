@@ -202,6 +202,13 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         labels, mask_info = result.labels, result.info
         provenance["masks"] = "auto (static-camera background model, fitted hand + skin colour, GrabCut)" \
             if options.grabcut else "auto (static-camera background model, fitted hand + skin colour)"
+        if not prompts:
+            grown, mask_info["grown_object"] = prompt_masks.grow_automatic_object(
+                fs.images, labels == LABEL_OBJECT, labels == LABEL_HAND, joints2d)
+            if grown is not None:
+                labels = np.where(labels == LABEL_HAND, LABEL_HAND, np.where(grown, LABEL_OBJECT, 0)).astype(np.uint8)
+                provenance["masks"] += "; object: the automatic label was a fragment, grown from it by an automatic " \
+                                       "box prompt (docs/FRONTEND.md)"
         if prompts:  # the object from the prompts; the hand stays the automatic one
             hand_pixels = labels == LABEL_HAND
             per_frame = prompts_mod.to_frames(prompts, fs.indices, fs.scale, fs.crop)

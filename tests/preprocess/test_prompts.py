@@ -79,7 +79,7 @@ def test_mirrored_prompts_land_on_the_mirrored_pixels():
     assert mirror_prompts(mirror_prompts([box], W), W)[0].values == box.values
 
 
-def _white_on_white(T=8, size=96):
+def _white_on_white(T=8, size=96, scale=1.0):
     """A white, softly shaded ellipse turning and moving in front of an off-white wall, a skin
     coloured 'hand' covering its lower end; (images, hand, true object masks)."""
     H = W = size
@@ -87,15 +87,16 @@ def _white_on_white(T=8, size=96):
     wall = np.stack([200 + 20 * u / W, 198 + 18 * u / W, 190 + 15 * v / H], -1)
     images, hands, objects = [], [], []
     for t in range(T):
-        cx, cy, angle = 40 + 2.0 * t, 42 + 1.0 * t, np.deg2rad(20 + 4 * t)
+        cx, cy, angle = (40 + 2.0 * t) * scale, (42 + 1.0 * t) * scale, np.deg2rad(20 + 4 * t)
         x, y = u - cx, v - cy
-        a = (x * np.cos(angle) + y * np.sin(angle)) / 22
-        b = (-x * np.sin(angle) + y * np.cos(angle)) / 13
+        a = (x * np.cos(angle) + y * np.sin(angle)) / (22 * scale)
+        b = (-x * np.sin(angle) + y * np.cos(angle)) / (13 * scale)
         inside = a ** 2 + b ** 2 < 1
         shade = 245 - 35 * np.clip(b, -1, 1) ** 2  # a lit side and a greyer edge, like glass
         image = wall.copy()
         image[inside] = np.stack([shade, shade, shade + 5], -1)[inside]
-        hand = (np.abs(u - (cx + 18 * np.cos(angle))) < 9) & (np.abs(v - (cy + 18 * np.sin(angle))) < 9)
+        hand_x, hand_y = cx + 18 * scale * np.cos(angle), cy + 18 * scale * np.sin(angle)
+        hand = (np.abs(u - hand_x) < 9 * scale) & (np.abs(v - hand_y) < 9 * scale)
         image[hand] = [190, 130, 110]
         images.append(np.clip(image, 0, 255).astype(np.uint8))
         hands.append(hand)
@@ -164,3 +165,39 @@ def test_a_box_prompt_is_used_and_recorded(tmp_path, tiny_sequence, keypoints_fi
     predicted = seq.load_masks() == LABEL_OBJECT
     iou = [(p & g).sum() / max(1, (p | g).sum()) for p, g in zip(predicted, truth)]
     assert np.mean(iou) > 0.7 and min(iou) > 0.5, np.round(iou, 3)
+
+
+def _joints_near(hand, T, hand_length=45.0):
+    """Fitted-hand keypoints [T, 21, 2] for the synthetic 'hand': the fingertips and the middle
+    MCP on its centre, the wrist below-right (hand length = wrist → middle MCP, about the
+    object's length, as in the bulb clip)."""
+    joints = np.zeros((T, 21, 2))
+    for t in range(T):
+        ys, xs = np.nonzero(hand[t])
+        joints[t] = [xs.mean(), ys.mean()]
+        joints[t, 0] += hand_length / np.sqrt(2)
+    return joints
+
+
+def test_a_fragment_of_an_object_is_grown_to_the_object():
+    from hold.preprocess.prompt_masks import grow_automatic_object
+
+    images, hand, truth = _white_on_white(size=144, scale=1.6)
+    # What a static-background model leaves of a white object (the bulb clip's label): a 4 px
+    # crescent along its shaded rim, away from the hand.
+    inner = np.stack([cv2.erode(g.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0 for g in truth])
+    H, W = truth.shape[1:]
+    v, u = np.mgrid[0:H, 0:W]
+    fragment = truth & ~inner & (u < np.array([np.nonzero(g)[1].mean() + 6 for g in truth])[:, None, None])
+    grown, info = grow_automatic_object(images, fragment, hand, _joints_near(hand, len(images)))
+    assert info["used"] and grown is not None, info
+    iou = [(m & g).sum() / (m | g).sum() for m, g in zip(grown, truth)]
+    assert min(iou) > 0.85, np.round(iou, 3)
+
+
+def test_a_whole_object_label_is_kept():
+    from hold.preprocess.prompt_masks import grow_automatic_object
+
+    images, hand, truth = _white_on_white(size=144, scale=1.6)
+    grown, info = grow_automatic_object(images, truth, hand, _joints_near(hand, len(images)))
+    assert grown is None and not info["used"] and info["iou_label_grown"] > 0.8, info
