@@ -51,6 +51,9 @@ def sequence_for(source: str | Path, out: str | Path, progress: bool = True, log
         preprocess(source, seq, PreprocessOptions(progress=progress, hand=hand, object_boxes=tuple(object_boxes),
                                                   object_points=tuple(object_points),
                                                   background_points=tuple(background_points)))
+    elif prompted:
+        log(f"note: {seq} already exists (a resumed run): it is used as it is, the object prompts are not applied "
+            f"again (delete it to preprocess with them)")
     return seq
 
 
