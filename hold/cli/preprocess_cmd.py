@@ -16,6 +16,19 @@ def _ids(text: str | None):
         raise InputError(f"mask ids must be comma-separated integers, got {text!r}") from None
 
 
+def add_prompt_arguments(parser) -> None:
+    """--object-box / --object-point / --background-point (shared with `reconstruct`)."""
+    g = parser.add_argument_group(
+        "object prompts (like HOLD's SAM clicks; source pixels, FRAME = source frame number, default 0; "
+        "repeatable; docs/FRONTEND.md)")
+    g.add_argument("--object-box", action="append", default=[], metavar="X0,Y0,X1,Y1[@FRAME]",
+                   help="the object lies in this box on FRAME (seeds the object masks, carried through the video)")
+    g.add_argument("--object-point", action="append", default=[], metavar="U,V[@FRAME]",
+                   help="this pixel of FRAME is on the object")
+    g.add_argument("--background-point", action="append", default=[], metavar="U,V[@FRAME]",
+                   help="this pixel of FRAME is not on the object")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "preprocess", help="video or image folder → sequence folder (keypoints, 3D hand, masks, object poses)",
@@ -53,6 +66,7 @@ def add_parser(sub) -> None:
                         "object/ + hand/ binary subfolders")
     i.add_argument("--mask-object-id", metavar="IDS", help="label ids (comma-separated) of the object in --masks")
     i.add_argument("--mask-hand-id", metavar="IDS", help="label ids of the right hand in --masks")
+    add_prompt_arguments(p)
     o = p.add_argument_group("method")
     o.add_argument("--hand", default="auto", choices=("right", "left", "auto"),
                    help="which hand the video shows (default auto: the side the detector sees in more frames); "
@@ -92,7 +106,8 @@ def run(args) -> int:
         mano=args.mano, masks=args.masks, mask_object_ids=_ids(args.mask_object_id),
         mask_hand_ids=_ids(args.mask_hand_id), object_poses=args.object_poses, grabcut=not args.no_grabcut,
         overlay=not args.no_overlay, video=not args.no_video, seed=args.seed, progress=not args.quiet,
-        hand=args.hand,
+        hand=args.hand, object_boxes=tuple(args.object_box), object_points=tuple(args.object_point),
+        background_points=tuple(args.background_point),
     )
     summary = preprocess(args.source, args.out, options)
     if not args.quiet:

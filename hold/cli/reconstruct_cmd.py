@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ._device import require_cuda
+from .preprocess_cmd import add_prompt_arguments
 
 
 def add_parser(sub) -> None:
@@ -32,6 +33,7 @@ def add_parser(sub) -> None:
                         "--hand-model")
     p.add_argument("--hand-model", choices=["builtin", "mano"], help="hand model (default builtin)")
     p.add_argument("--mano-dir", help="folder with MANO_RIGHT.pkl (or $HOLD_MANO_DIR)")
+    add_prompt_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -79,7 +81,8 @@ def run(args) -> int:
         cfg = demo_config(seed=args.seed or 0, threads=args.threads or 2)
     else:
         side = args.hand if args.hand in ("right", "left", "auto") else "auto"
-        seq = sequence_for(source, out, hand=side)
+        seq = sequence_for(source, out, hand=side, object_boxes=args.object_box, object_points=args.object_point,
+                           background_points=args.background_point)
         truth = ground_truth_for(source)
         cfg = ReconstructConfig.load(args.config, seed=args.seed, threads=args.threads)
     if args.device == "cuda":

@@ -29,19 +29,31 @@ def input_kind(source: str | Path) -> str:
 
 
 def sequence_for(source: str | Path, out: str | Path, progress: bool = True, log=print,
-                 hand: str = "auto") -> Path:
+                 hand: str = "auto", object_boxes=(), object_points=(), background_points=()) -> Path:
     """The sequence folder to reconstruct for ``source``: itself, or OUT/sequence made by the
     front-end from a video or a folder of frames (skipped when it is already there);
-    ``hand``: right | left | auto, the hand the front-end looks for."""
+    ``hand``: right | left | auto, the hand the front-end looks for; ``object_boxes``,
+    ``object_points``, ``background_points``: object prompts (hold.preprocess.prompts)."""
     source, out = Path(source), Path(out)
+    prompted = bool(object_boxes or object_points or background_points)
     if input_kind(source) == "sequence":
+        if prompted:
+            from hold.io.errors import InputError
+
+            raise InputError(f"--object-box/--object-point/--background-point: {source} is a sequence folder, "
+                             f"whose masks are already made; prompts apply to a video or a folder of frames")
         return source
     seq = out / "sequence"
     if not (seq / "meta.json").is_file():
         from hold.preprocess import PreprocessOptions, preprocess
 
         log(f"preprocessing {source} → {seq} (hold-fast preprocess; see docs/FRONTEND.md)")
-        preprocess(source, seq, PreprocessOptions(progress=progress, hand=hand))
+        preprocess(source, seq, PreprocessOptions(progress=progress, hand=hand, object_boxes=tuple(object_boxes),
+                                                  object_points=tuple(object_points),
+                                                  background_points=tuple(background_points)))
+    elif prompted:
+        log(f"note: {seq} already exists (a resumed run): it is used as it is, the object prompts are not applied "
+            f"again (delete it to preprocess with them)")
     return seq
 
 

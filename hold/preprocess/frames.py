@@ -180,11 +180,12 @@ def crop_frames(frames: FrameSet, box: tuple[int, int, int, int]) -> FrameSet:
 
 
 def motion_box(keypoints: np.ndarray, size: tuple[int, int], margin: float = 1.2,
-               min_gain: float = 0.25) -> tuple[int, int, int, int] | None:
+               min_gain: float = 0.25, include: np.ndarray | None = None) -> tuple[int, int, int, int] | None:
     """Where the hand (and the object it holds) moves: the union of the per-frame keypoint
     boxes, each grown by ``margin`` × the hand's size on every side (an object held in the hand
     lies within about a hand's length of it). None when cropping would save less than
-    ``min_gain`` of the frame area or no keypoint was found."""
+    ``min_gain`` of the frame area or no keypoint was found. ``include`` [x0, y0, x1, y1]: a
+    box the crop must also hold (the object prompts), grown by 8 pixels."""
     W, H = size
     boxes = []
     for frame in keypoints:
@@ -196,6 +197,8 @@ def motion_box(keypoints: np.ndarray, size: tuple[int, int], margin: float = 1.2
         boxes.append(np.concatenate([lo - margin * extent, hi + margin * extent]))
     if not boxes:
         return None
+    if include is not None:
+        boxes.append(np.asarray(include, np.float64) + [-8, -8, 8, 8])
     boxes = np.array(boxes)
     x0, y0 = np.maximum(boxes[:, :2].min(0), 0)
     x1, y1 = np.minimum(boxes[:, 2:].max(0), [W, H])

@@ -25,6 +25,7 @@ from hold.io.images import write_image
 from hold.io.sequence import LABEL_HAND, LABEL_OBJECT, SequenceInit, SequenceMeta, write_sequence
 from hold.io.video import write_video
 from hold.preprocess import align, detector, frames as frames_mod, hand3d, handedness, importers, intrinsics, masks, sfm
+from hold.preprocess import prompt_masks, prompts as prompts_mod
 from hold.preprocess.overlay import contact_sheet, render_overlay
 
 
@@ -54,6 +55,9 @@ class PreprocessOptions:
     detector_backends: tuple[str, ...] | None = None  # MediaPipe models to fuse (None: legacy + tasks)
     refit_hand_with_masks: bool = False  # model-based tracking of undetected frames (measured: no gain yet)
     hand: str = "auto"  # right | left | auto (the side the detector sees more; with --keypoints: right)
+    object_boxes: tuple[str, ...] = ()  # "x0,y0,x1,y1[@frame]" in source pixels (prompts.py)
+    object_points: tuple[str, ...] = ()  # "u,v[@frame]": on the object
+    background_points: tuple[str, ...] = ()  # "u,v[@frame]": not on the object
     progress: bool = True
 
 
@@ -90,6 +94,11 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     if options.K_file is not None and options.fx is not None:
         raise InputError("give either --K or --fx, not both")
     handedness.check_choice(options.hand)
+    prompts = prompts_mod.parse_prompts(options.object_boxes, options.object_points, options.background_points)
+    typed_prompts = [p.option for p in prompts]  # as given, in the source's own pixels
+    if prompts and options.masks is not None:
+        raise InputError(f"{prompts[0].option}: object prompts and --masks exclude each other (the masks "
+                         f"already say where the object is)")
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -102,6 +111,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     clock = time.perf_counter()
     fs = frames_mod.load_frames(source, options.every, options.max_frames, options.max_size, options.fps)
     _log(options, f"{len(fs)} frames of {fs.size[0]}x{fs.size[1]} from {source}")
+    prompts_mod.check_prompts(prompts, fs.source_size, fs.source_count, fs.indices)
     imported_masks = None
     if options.masks is not None:  # check early: a wrong-size mask folder fails before any work
         imported_masks = masks.import_masks(options.masks, fs.indices, fs.source_count, fs.source_size,
@@ -131,6 +141,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     if side == "left":  # from here on the front-end works on the mirrored video (handedness.py)
         fs = handedness.mirrored_frames(fs)
         imported_masks = None if imported_masks is None else mirror.mirror_masks(imported_masks)
+        prompts = prompts_mod.mirror_prompts(prompts, fs.source_size[0])
         provenance["hand"] += "; left hand, processed as the right hand of the mirrored frames"
     found = np.isfinite(keypoints[..., :2]).all(-1).sum(-1) >= 4
     if not found.any():
@@ -141,11 +152,12 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
 
     # 3. crop
     if options.crop == "auto":
-        box = frames_mod.motion_box(keypoints, fs.size)
+        box = frames_mod.motion_box(keypoints, fs.size, include=prompts_mod.extent_in_resized(prompts, fs.scale))
     elif options.crop == "none":
         box = None
     else:
         box = _parse_crop(options.crop)
+        prompts_mod.check_inside_crop(prompts, fs.scale, box)
     if box is not None:
         fs = frames_mod.crop_frames(fs, box)
         keypoints = keypoints.copy()
@@ -190,6 +202,22 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         labels, mask_info = result.labels, result.info
         provenance["masks"] = "auto (static-camera background model, fitted hand + skin colour, GrabCut)" \
             if options.grabcut else "auto (static-camera background model, fitted hand + skin colour)"
+        if not prompts:
+            grown, mask_info["grown_object"] = prompt_masks.grow_automatic_object(
+                fs.images, labels == LABEL_OBJECT, labels == LABEL_HAND, joints2d)
+            if grown is not None:
+                labels = np.where(labels == LABEL_HAND, LABEL_HAND, np.where(grown, LABEL_OBJECT, 0)).astype(np.uint8)
+                provenance["masks"] += "; object: the automatic label was a fragment, grown from it by an automatic " \
+                                       "box prompt (docs/FRONTEND.md)"
+        if prompts:  # the object from the prompts; the hand stays the automatic one
+            hand_pixels = labels == LABEL_HAND
+            per_frame = prompts_mod.to_frames(prompts, fs.indices, fs.scale, fs.crop)
+            obj = prompt_masks.prompted_object_masks(fs.images, hand_pixels, per_frame, progress=options.progress)
+            labels = np.where(hand_pixels, LABEL_HAND, np.where(obj, LABEL_OBJECT, 0)).astype(np.uint8)
+            provenance["masks"] = provenance["masks"].replace("auto (", "hand: auto (", 1) \
+                + "; object: from prompts (GrabCut on the prompted frames, carried by optical flow, GrabCut)"
+            provenance["prompts"] = "; ".join(typed_prompts)
+            mask_info["prompts"] = typed_prompts
     object_masks = labels == LABEL_OBJECT
     refit = np.zeros(len(fs), bool)
     if options.refit_hand_with_masks:
