@@ -183,3 +183,75 @@ def test_the_hand_fixes_the_scale_the_masks_cannot():
     kept = object_start(labels, poses, K, tips=tips)
     assert kept.info["hand_scale"] == pytest.approx(1.0, abs=0.03) and "rescaled" not in kept.info
     np.testing.assert_array_equal(kept.poses, poses)
+
+
+# A thin object: a bent chain of 1 cm spheres (an L of 11 cm by 6 cm), in a larger image.
+CHAIN = np.array([[x, 0.0, 0.0] for x in np.arange(-0.05, 0.051, 0.01)]
+                 + [[0.05, y, 0.0] for y in np.arange(0.01, 0.061, 0.01)])
+CHAIN_RADIUS = 0.01
+BIG, BIG_FOCAL = 128, 160.0
+BIG_K = np.array([[BIG_FOCAL, 0, (BIG - 1) / 2], [0, BIG_FOCAL, (BIG - 1) / 2], [0, 0, 1]])
+
+
+def chain_masks(poses):
+    v, u = np.mgrid[0:BIG, 0:BIG]
+    rays = np.stack([(u - BIG_K[0, 2]) / BIG_FOCAL, (v - BIG_K[1, 2]) / BIG_FOCAL, np.ones_like(u, float)], -1)
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    labels = np.zeros((len(poses), BIG, BIG), np.uint8)
+    for t, pose in enumerate(poses):
+        for centre in CHAIN @ pose[:3, :3].T + pose[:3, 3]:
+            along = rays @ centre
+            labels[t][(centre @ centre) - along**2 <= CHAIN_RADIUS**2] = LABEL_OBJECT
+    return labels
+
+
+def chain_poses(n=24, noise_deg=0.0, noise_m=0.0, seed=0):
+    """The chain faces the camera and turns ±40° about its own y axis and ±25° about the
+    optical axis, 0.4 m away; noise as the front-ends give it: independent per frame."""
+    rng = np.random.default_rng(seed)
+    poses = np.tile(np.eye(4), (n, 1, 1))
+    for t in range(n):
+        s = t / (n - 1)
+        R = Rotation.from_euler("zy", [np.deg2rad(25 * np.sin(2 * np.pi * s)), np.deg2rad(-40 + 80 * s)]).as_matrix()
+        noise = Rotation.from_rotvec(rng.normal(size=3) * np.deg2rad(noise_deg) / np.sqrt(3)).as_matrix()
+        poses[t, :3, :3] = noise @ R
+        poses[t, :3, 3] = np.array([0.0, -0.02, 0.4]) + rng.normal(size=3) * noise_m
+    return poses
+
+
+def chain_recall(hull):
+    centers = hull.centers()
+    inside = (np.linalg.norm(centers[:, None] - CHAIN[None], axis=2) <= CHAIN_RADIUS * 0.8).any(1)
+    return (inside & hull.occupied.reshape(-1)).sum() / inside.sum()
+
+
+def test_silhouette_alignment_recovers_a_thin_object_from_jittered_poses():
+    """Per-frame pose noise of 8 mm and 4° (RMS) erodes the voting hull of a 2 cm thick chain
+    until it covers a fifth of the masks; aligning each pose to its mask and carving again
+    brings the chain back, and the aligned poses put the chain nearer its true place in the
+    image plane than the given ones. A hull that already covers most of the masks (3°, 6 mm)
+    is kept as carved."""
+    truth = chain_poses()
+    labels = chain_masks(truth)
+    noisy = chain_poses(noise_deg=4.0, noise_m=0.008, seed=4)  # measured: recall 0.16 → 0.98
+    plain = object_hull(labels, noisy, BIG_K, settings=HullSettings(align_rounds=0))
+    aligned = object_hull(labels, noisy, BIG_K)
+    assert aligned.info["mask_coverage"] < 0.5
+    assert chain_recall(plain) < 0.4, chain_recall(plain)
+    assert chain_recall(aligned) > 0.85, chain_recall(aligned)
+    assert aligned.info["align_0"]["aligned_frames"] >= 20
+    assert aligned.info["mask_coverage_1"] > 0.9
+
+    mild = chain_poses(noise_deg=3.0, noise_m=0.006, seed=5)
+    kept = object_hull(labels, mild, BIG_K)
+    assert kept.info["mask_coverage"] >= 0.5 and "align_0" not in kept.info
+    np.testing.assert_array_equal(kept.poses, mild)
+
+    def lateral_error(poses):  # the chain's centroid, across the viewing direction (m)
+        centre = CHAIN.mean(0)
+        where = np.einsum("tij,j->ti", poses[:, :3, :3], centre) + poses[:, :3, 3]
+        true = np.einsum("tij,j->ti", truth[:, :3, :3], centre) + truth[:, :3, 3]
+        return np.linalg.norm((where / where[:, 2:] - true / true[:, 2:])[:, :2], axis=1).mean() * 0.4
+
+    assert lateral_error(aligned.poses) < 0.5 * lateral_error(noisy)
+

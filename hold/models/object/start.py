@@ -114,6 +114,7 @@ def object_start(labels: np.ndarray, poses: np.ndarray, K: np.ndarray,
     poses = np.array(poses, np.float64)
     tips_depth = None if tips is None else tips[..., 2].mean(1)
     hull = object_hull(labels, poses, K, tips_depth, settings, known_empty)
+    poses = hull.poses.copy()  # aligned to the silhouettes
     info = {"hull": hull.info}
     if tips is not None:
         scale, scale_info = hand_scale(_hull_prior(hull), poses, tips)
@@ -124,6 +125,7 @@ def object_start(labels: np.ndarray, poses: np.ndarray, K: np.ndarray,
             poses[:, :3, 3] *= scale
             points = None if points is None else np.asarray(points, np.float64) * scale
             hull = object_hull(labels, poses, K, tips_depth, settings, known_empty)
+            poses = hull.poses.copy()
             info.update(hull=hull.info, rescaled=True)
     prior = _hull_prior(hull)
     lo, hi = hull.extent()
