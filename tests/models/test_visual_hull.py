@@ -236,7 +236,7 @@ def test_silhouette_alignment_recovers_a_thin_object_from_jittered_poses():
     noisy = chain_poses(noise_deg=4.0, noise_m=0.008, seed=4)  # measured: recall 0.16 → 0.98
     plain = object_hull(labels, noisy, BIG_K, settings=HullSettings(align_rounds=0))
     aligned = object_hull(labels, noisy, BIG_K)
-    assert aligned.info["mask_coverage"] < 0.5
+    assert aligned.info["mask_coverage"] < 0.4
     assert chain_recall(plain) < 0.4, chain_recall(plain)
     assert chain_recall(aligned) > 0.85, chain_recall(aligned)
     assert aligned.info["align_0"]["aligned_frames"] >= 20
@@ -244,7 +244,7 @@ def test_silhouette_alignment_recovers_a_thin_object_from_jittered_poses():
 
     mild = chain_poses(noise_deg=3.0, noise_m=0.006, seed=5)
     kept = object_hull(labels, mild, BIG_K)
-    assert kept.info["mask_coverage"] >= 0.5 and "align_0" not in kept.info
+    assert kept.info["mask_coverage"] >= 0.4 and "align_0" not in kept.info
     np.testing.assert_array_equal(kept.poses, mild)
 
     def lateral_error(poses):  # the chain's centroid, across the viewing direction (m)

@@ -124,9 +124,10 @@ def object_start(labels: np.ndarray, poses: np.ndarray, K: np.ndarray,
             # any given points with them) and carve again at the hand's scale.
             poses[:, :3, 3] *= scale
             points = None if points is None else np.asarray(points, np.float64) * scale
+            first = hull.info
             hull = object_hull(labels, poses, K, tips_depth, settings, known_empty)
             poses = hull.poses.copy()
-            info.update(hull=hull.info, rescaled=True)
+            info.update(hull=hull.info, rescaled=True, hull_before_rescale=first)
     prior = _hull_prior(hull)
     lo, hi = hull.extent()
     if points is not None and len(points):
