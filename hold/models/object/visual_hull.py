@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from hold.io.sequence import LABEL_BACKGROUND, LABEL_OBJECT
 
@@ -209,12 +210,6 @@ def _largest_component(occupied: np.ndarray) -> np.ndarray:
     return components == 1 + int(np.argmax(sizes))
 
 
-def _axis_rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    axis = axis / np.linalg.norm(axis)
-    skew = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * skew @ skew
-
-
 def _silhouette(hull: VisualHull, points: np.ndarray, pose: np.ndarray, K: np.ndarray,
                 size: tuple[int, int]) -> np.ndarray | None:
     """uint8 [H, W]: the hull's points [N, 3] projected with pose [4, 4], each drawn as large as
@@ -321,7 +316,7 @@ def align_poses(hull: VisualHull, labels: np.ndarray, poses: np.ndarray, K: np.n
         moved = centre[2] * (Kinv @ np.array([centre_px[0] + dx, centre_px[1] + dy, 1.0]))
         # cv2's positive angle turns the image anticlockwise as displayed (y down): a turn
         # about the viewing ray by −angle.
-        turn = _axis_rotation(moved, -np.deg2rad(angle))
+        turn = Rotation.from_rotvec(-np.deg2rad(angle) * moved / np.linalg.norm(moved)).as_matrix()
         aligned[t, :3, :3] = turn @ R
         aligned[t, :3, 3] = moved - aligned[t, :3, :3] @ centroid
         shifts.append(float(np.hypot(dx, dy)))
@@ -382,7 +377,6 @@ def object_hull(labels: np.ndarray, poses: np.ndarray, K: np.ndarray,
         except ValueError:
             break  # keep the last hull that the masks agreed on
         info[f"mask_coverage_{round_}"] = round(mask_coverage(hull, labels, poses, K), 3)
-    occupied = hull.occupied
     lo, hi = hull.extent()
-    info.update(voxels=int(occupied.sum()), extent_m=[round(float(v), 4) for v in hi - lo])
+    info.update(voxels=int(hull.occupied.sum()), extent_m=[round(float(v), 4) for v in hi - lo])
     return hull
