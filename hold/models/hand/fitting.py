@@ -47,6 +47,7 @@ from hold.models.hand.kinematics import axis_angle_to_matrix
 # Keypoints that move rigidly with the palm: wrist, thumb CMC and the four MCP joints.
 PALM_KEYPOINTS = (0, 1, 5, 9, 13, 17)
 _STEP = 1e-6  # central-difference step (float64)
+PROBE_ROWS = 1 << 15  # model evaluations per batch of Jacobian probes
 
 
 @dataclass
@@ -193,6 +194,25 @@ def _kabsch(source: torch.Tensor, target: torch.Tensor, weight: torch.Tensor):
 # ---------------------------------------------------------------------------------------------
 
 
+def _central_differences(residuals, stacked: torch.Tensor, count: int) -> torch.Tensor:
+    """Jacobian [M, R, W] of residuals at the rows stacked [M, W] = (x [M, count], shared).
+
+    The 2W probes of a row are evaluated PROBE_ROWS at a time: rows are independent, so the
+    batches change nothing but the memory, which then stays bounded however many frames
+    (× hypotheses) there are (300 frames × 8 hypotheses in one batch took 8.8 GB)."""
+    rows, width = stacked.shape
+    step = torch.eye(width, dtype=stacked.dtype) * _STEP
+    chunk = max(1, PROBE_ROWS // (2 * width))
+    parts = []
+    for start in range(0, rows, chunk):
+        block = stacked[start:start + chunk]
+        probes = torch.cat([block[:, None] + step, block[:, None] - step], 1).reshape(-1, width)
+        index = torch.arange(start, start + len(block)).repeat_interleave(2 * width)
+        values = residuals(probes[:, :count], probes[:, count:], index).reshape(len(block), 2, width, -1)
+        parts.append(((values[:, 0] - values[:, 1]) / (2 * _STEP)).transpose(1, 2))
+    return torch.cat(parts)
+
+
 def _levenberg_marquardt(residuals, x, shared, shared_prior: float, iterations: int,
                         shared_bound: float = float("inf")):
     """Minimise ½ Σ_t |residuals(x_t, shared)|² + ½ shared_prior |shared|² with every shared
@@ -216,14 +236,7 @@ def _levenberg_marquardt(residuals, x, shared, shared_prior: float, iterations: 
     damping = 1e-3
     current = energy(x, shared)
     for _ in range(iterations):
-        width = count + size
-        step = torch.eye(width, dtype=x.dtype) * _STEP
-        stacked = torch.cat([x, shared.expand(frames, size)], 1)
-        probes = torch.cat([stacked[:, None] + step, stacked[:, None] - step], 1)
-        probes = probes.reshape(-1, width)
-        values = residuals(probes[:, :count], probes[:, count:],
-                           every.repeat_interleave(2 * width)).reshape(frames, 2, width, -1)
-        jacobian = ((values[:, 0] - values[:, 1]) / (2 * _STEP)).transpose(1, 2)  # [T, R, W]
+        jacobian = _central_differences(residuals, torch.cat([x, shared.expand(frames, size)], 1), count)
         r = residuals(x, shared.expand(frames, size), every)
         jx, js = jacobian[..., :count], jacobian[..., count:]
         hxx = jx.transpose(1, 2) @ jx
@@ -362,9 +375,13 @@ def fit_hand(
     settings: FitSettings | None = None,
     betas=None,  # [num_betas] start (and, when not fitted, fixed) shape; default zeros
     landmarks=None,  # (global_orient [M, 3], keypoints [M, 21, 3]) → where the 2D keypoints sit
+    start: HandFit | None = None,  # a fit of the same frames to start from (skips stage 1)
 ) -> HandFit:
     """Fit pose, shape, translation and global orientation to keypoints (module docstring).
 
+    With ``start`` (a fit of nearly the same problem: the same keypoints under another focal
+    length or landmark convention), the per-frame search of stage 1, most of the cost, is
+    skipped and the fit starts from it (its betas too, unless ``betas`` is given).
     The model is evaluated in float64 on its own device; results are float64 tensors.
     """
     if joints3d is None and keypoints2d is None:
@@ -373,17 +390,26 @@ def fit_hand(
     model = _as_double(model)
     problem = _Problem(model, settings, joints3d, keypoints2d, camera, landmarks)
     frames, observed = problem.frames, problem.observed
+    if betas is None and start is not None:
+        betas = start.betas
     betas = (torch.zeros(model.num_betas, dtype=torch.float64) if betas is None
              else torch.as_tensor(np.asarray(betas), dtype=torch.float64).reshape(-1))
     if betas.shape != (model.num_betas,):
         raise InputError(f"betas: expected {model.num_betas} values, got {tuple(betas.shape)}")
     fit_betas = settings.fit_betas if settings.fit_betas is not None else joints3d is not None
-    flat = torch.linalg.solve(problem.pose_scale, -problem.pose_mean).expand(frames, 45)
-    orient, transl = _initial_rigid(problem, flat, betas)  # [T, H, 3]: H hypotheses per frame
-    if orient.shape[1] > 1:
-        x = _select_hypothesis(problem, orient, transl, flat, betas)
+    if start is not None:
+        if start.transl.shape != (frames, 3):
+            raise InputError(f"fit_hand: start has {len(start.transl)} frames, the problem {frames}")
+        coordinates = torch.linalg.solve(problem.pose_scale,
+                                         (start.hand_pose.double() - problem.pose_mean).T).T
+        x = torch.cat([start.global_orient.double(), coordinates, start.transl.double()], 1)
     else:
-        x = torch.cat([orient[:, 0], flat, transl[:, 0]], 1)
+        flat = torch.linalg.solve(problem.pose_scale, -problem.pose_mean).expand(frames, 45)
+        orient, transl = _initial_rigid(problem, flat, betas)  # [T, H, 3]: H hypotheses per frame
+        if orient.shape[1] > 1:
+            x = _select_hypothesis(problem, orient, transl, flat, betas)
+        else:
+            x = torch.cat([orient[:, 0], flat, transl[:, 0]], 1)
     # Unobserved frames start between their neighbours: only the priors (and the temporal
     # term) act on them, and a far start would bias the temporal polish.
     x = torch.cat([fill_missing(x[:, :3], observed, rotation=True),
