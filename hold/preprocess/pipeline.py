@@ -233,13 +233,14 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         refine_focal = provenance["K"] == "prior"
         result = sfm.run_sfm(fs.images, object_masks, K, refine_focal=refine_focal, seed=options.seed)
         sfm_info = dict(result.info)
-        if refine_focal and result.focal is not None and result.registered.mean() >= 0.5 \
+        if refine_focal and result.focal is not None and result.fraction_registered() >= 0.5 \
                 and 0.5 < result.focal / K[0, 0] < 2.0:
             # SfM converged on a focal length: adopt it and refit the hand with it.
+            depth_scale = result.focal / K[0, 0]
             K = K.copy()
             K[0, 0] = K[1, 1] = result.focal
             provenance["K"] = "sfm"
-            track, joints_track = _lift(keypoints, K, (W, H), landmarks)
+            track, joints_track = _lift(keypoints, K, (W, H), landmarks, (track, joints_track), depth_scale)
             sfm_info["focal_prior_px"] = round(float(K_prior[0, 0]), 3)
             sfm_info["focal_sfm_px"] = round(result.focal, 3)
         keep, disagreement = sfm.check_against_hand(result.poses, track.wrist_poses, track.observed)
@@ -247,7 +248,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         sfm_info["median_hand_disagreement_deg"] = None if np.isnan(disagreement) else round(disagreement, 2)
         if disagreement > sfm.MAX_MEDIAN_DISAGREEMENT_DEG:
             sfm_info["status"] = f"rejected: SfM disagrees with the hand's motion (median {disagreement:.0f} deg)"
-        elif keep.mean() >= sfm.MIN_REGISTERED_FRACTION:
+        elif result.fraction_registered(keep) >= sfm.MIN_REGISTERED_FRACTION:
             raw = np.where(keep[:, None, None], result.poses, np.nan)
             pts = _trim_points(result.points)
             scale, scale_info = align.fit_object_scale(raw, pts, track.joints, keep & track.observed)
@@ -332,13 +333,23 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     return summary
 
 
-def _lift(keypoints: np.ndarray, K: np.ndarray, size: tuple[int, int], landmarks: bool):
+def _lift(keypoints: np.ndarray, K: np.ndarray, size: tuple[int, int], landmarks: bool,
+          previous: tuple | None = None, depth_scale: float = 1.0):
     """(track for the masks and object poses, track whose joints are written). The masks and the
     SfM checks were tuned on the hand fitted straight to the detector's landmarks; the written
     joints come from the fit that models the landmarks' offsets (landmarks.py), which is closer
-    to the truth (docs/FRONTEND.md, "Landmark offsets") but moves the silhouette by ~1 cm."""
-    track = hand3d.lift_keypoints(keypoints, K, size)
-    return track, (hand3d.lift_keypoints(keypoints, K, size, detector_landmarks=True) if landmarks else track)
+    to the truth (docs/FRONTEND.md, "Landmark offsets") but moves the silhouette by ~1 cm.
+
+    Only the first fit searches each frame's pose from scratch: the second starts from the first,
+    and a refit under a new focal length (``previous`` tracks, ``depth_scale`` = f'/f) from the
+    previous ones (hand3d.lift_keypoints's ``start``), which is most of the front-end's IK time
+    saved on a long video (docs/PERFORMANCE.md)."""
+    old_track, old_joints = previous if previous is not None else (None, None)
+    track = hand3d.lift_keypoints(keypoints, K, size, start=old_track, depth_scale=depth_scale)
+    if not landmarks:
+        return track, track
+    start, scale = (old_joints, depth_scale) if old_joints is not None else (track, 1.0)
+    return track, hand3d.lift_keypoints(keypoints, K, size, detector_landmarks=True, start=start, depth_scale=scale)
 
 
 def _options_json(options: PreprocessOptions) -> dict:

@@ -42,6 +42,10 @@ MAX_UPSCALE = 3.0
 MAX_JUMP_DEG = 20.0  # a registered frame this far from the slerp of its neighbours is an outlier
 MAX_MEDIAN_DISAGREEMENT_DEG = 30.0  # an SfM whose median frame is further is rejected as a whole
 MIN_REGISTERED_FRACTION = 0.3
+# SfM runs on at most this many frames evenly spread (the others are interpolated between
+# them): its matching and bundle adjustment grow faster than the video (300 frames: 85 s, and
+# neighbouring frames of a 30 fps video add views a few tenths of a degree apart).
+MAX_KEYFRAMES = 64
 
 
 class SfmUnavailable(RuntimeError):
@@ -71,6 +75,20 @@ class SfmResult:
     focal: float | None  # refined focal (output pixels) when asked for
     registered: np.ndarray  # [T] bool
     info: dict = field(default_factory=dict)
+    keyframes: np.ndarray | None = None  # [T] bool: the frames given to SfM (None: all)
+
+    def fraction_registered(self, valid: np.ndarray | None = None) -> float:
+        """The share of the keyframes that are registered (and ``valid``, when given)."""
+        ok = self.registered if valid is None else self.registered & valid
+        key = np.ones(len(ok), bool) if self.keyframes is None else self.keyframes
+        return float(ok[key].mean())
+
+
+def keyframe_indices(frames: int, limit: int = MAX_KEYFRAMES) -> np.ndarray:
+    """At most ``limit`` frame indices evenly spread over the video, first and last included."""
+    if frames <= limit:
+        return np.arange(frames)
+    return np.unique(np.linspace(0, frames - 1, limit).round().astype(int))
 
 
 @contextlib.contextmanager
@@ -92,7 +110,27 @@ def _quiet_stderr():
 
 def run_sfm(images: np.ndarray, object_masks: np.ndarray, K: np.ndarray, refine_focal: bool = False,
             seed: int = 0, workdir: str | os.PathLike | None = None, threads: int = 1,
-            quiet: bool = True) -> SfmResult:
+            quiet: bool = True, max_keyframes: int = MAX_KEYFRAMES) -> SfmResult:
+    """SfM on the object pixels of RGB frames [T, H, W, 3] with masks [T, H, W] bool, on at
+    most ``max_keyframes`` of them (``keyframe_indices``); the other frames come back
+    unregistered (NaN), and ``SfmResult.keyframes`` says which were given to SfM."""
+    T = len(images)
+    key = keyframe_indices(T, max_keyframes)
+    if len(key) == T:
+        return _run_sfm(images, object_masks, K, refine_focal, seed, workdir, threads, quiet)
+    result = _run_sfm(images[key], object_masks[key], K, refine_focal, seed, workdir, threads, quiet)
+    poses = np.full((T, 4, 4), np.nan)
+    poses[key] = result.poses
+    registered = np.zeros(T, bool)
+    registered[key] = result.registered
+    keyframes = np.zeros(T, bool)
+    keyframes[key] = True
+    return SfmResult(poses, result.points, result.focal, registered, {**result.info, "keyframes": len(key)},
+                     keyframes)
+
+
+def _run_sfm(images: np.ndarray, object_masks: np.ndarray, K: np.ndarray, refine_focal: bool, seed: int,
+             workdir, threads: int, quiet: bool) -> SfmResult:
     """SfM on the object pixels of RGB frames [T, H, W, 3] with masks [T, H, W] bool.
 
     ``K`` starts the shared PINHOLE camera; ``refine_focal`` lets bundle adjustment refine the

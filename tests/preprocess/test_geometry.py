@@ -110,3 +110,43 @@ def test_overlay_frames_and_sheet():
     assert len(frames) == T and frames[0].shape == (80, 100, 3)
     assert (frames[0] != 128).any()
     assert contact_sheet(frames, count=3, columns=2).shape == (160, 200, 3)
+
+
+def test_keyframes_spread_evenly_and_keep_the_ends():
+    assert list(sfm.keyframe_indices(10, 64)) == list(range(10))
+    key = sfm.keyframe_indices(300, 64)
+    assert len(key) == 64 and key[0] == 0 and key[-1] == 299
+    assert np.diff(key).max() - np.diff(key).min() <= 1  # even spacing
+
+
+def test_a_long_video_gives_sfm_its_keyframes_and_interpolates_the_rest(monkeypatch):
+    T = 100
+    truth = np.tile(np.eye(4), (T, 1, 1))  # turning at 2° per frame about a fixed axis
+    truth[:, :3, :3] = Rotation.from_rotvec(np.radians(2.0) * np.arange(T)[:, None] * [0.6, 0.0, 0.8]).as_matrix()
+    truth[:, :3, 3] = np.linspace([0.0, 0.0, 0.5], [0.1, 0.0, 0.5], T)
+    given = []
+
+    def fake_sfm(images, masks, K, *args):  # registers all it is given but the second frame
+        given.append(len(images))
+        index = images[:, 0, 0, 0].astype(int)  # each image carries its frame number
+        registered = np.ones(len(images), bool)
+        registered[1] = False
+        poses = np.where(registered[:, None, None], truth[index], np.nan)
+        return sfm.SfmResult(poses, np.zeros((5, 3)), None, registered, {"status": "ok"})
+
+    monkeypatch.setattr(sfm, "_run_sfm", fake_sfm)
+    images = np.zeros((T, 4, 4, 3), np.uint8)
+    images[:, 0, 0, 0] = np.arange(T)
+    result = sfm.run_sfm(images, np.ones((T, 4, 4), bool), np.eye(3), max_keyframes=20)
+    key = sfm.keyframe_indices(T, 20)
+    assert given == [20] and result.info["keyframes"] == 20
+    assert result.keyframes.sum() == 20 and result.registered.sum() == 19
+    assert np.allclose(result.poses[key[2]], truth[key[2]]) and np.isnan(result.poses[key[1]]).all()
+    assert np.isnan(result.poses[1]).all()  # not a keyframe
+    assert result.fraction_registered() == pytest.approx(19 / 20)  # of the keyframes, not of T
+    filled, provenance = sfm.fill_poses(result.poses, result.registered, truth)
+    assert provenance.count("sfm") == 19 and provenance.count("interpolated") == T - 19
+    # a constant turn and a straight path: slerp and lerp between keyframes are exact
+    inside = slice(key[2], key[-1] + 1)  # after the unregistered second keyframe
+    assert sfm.rotation_angle_deg(filled[inside, :3, :3], truth[inside, :3, :3]).max() < 1e-3
+    assert np.abs(filled[inside, :3, 3] - truth[inside, :3, 3]).max() < 1e-9
