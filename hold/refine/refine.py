@@ -120,13 +120,26 @@ def refine_poses(scene, labels: np.ndarray, keypoints2d: np.ndarray | None = Non
     optimizer = torch.optim.Adam(params)
 
     scale0 = float(obj.scale)
+    # With the orientation and articulation frozen (HOLD's default) only the translation moves
+    # the hand, and the posed mesh moves with it: skinned once, not every iteration.
+    moving_shape = cfg.hand_orientation or cfg.articulation
+    if not moving_shape:
+        with torch.no_grad():
+            rest = hand.hand(h_orient, h_pose, hand.betas.detach()[None], hand_transl0)
+
+    def posed_hand():
+        """(vertices [T, V, 3], joints [T, 21, 3]) in the camera frame."""
+        if moving_shape:
+            out = hand.hand(h_orient, h_pose, hand.betas.detach()[None], h_transl)
+            return out.vertices, out.joints
+        shift = (h_transl - hand_transl0)[:, None]
+        return rest.vertices + shift, rest.joints + shift
 
     def evaluate() -> dict[str, torch.Tensor]:
         rot, trans = _rigid(obj_rot, obj_trans, base_rot, base_trans)
         hand_rot = axis_angle_to_matrix(h_orient)
         scale = scale0 * log_scale.exp()  # metres per unit of the object's field
-        out = hand.hand(h_orient, h_pose, hand.betas.detach()[None], h_transl)
-        verts = out.vertices  # [T, V, 3] camera frame
+        verts, joints = posed_hand()  # camera frame
         obj_cam = scale * surface @ rot.transpose(1, 2) + trans[:, None]  # [T, P, 3]
         # Hand vertices in the object frame (inverse similarity), SDF back in metres.
         local = ((verts - trans[:, None]) @ rot) / scale
@@ -153,7 +166,7 @@ def refine_poses(scene, labels: np.ndarray, keypoints2d: np.ndarray | None = Non
         }
         if observed is not None and cfg.w_keypoints > 0:
             values["keypoints"] = cfg.w_keypoints * terms.keypoint_penalty(
-                terms.project(out.joints, K), observed)
+                terms.project(joints, K), observed)
         if cfg.articulation:
             values["pose_prior"] = cfg.w_pose_prior * hand.hand.pose_prior(h_pose).mean()
         values["penetration_mm"] = (-sdf.clamp(max=0)).mean().detach() * 1000

@@ -9,9 +9,17 @@ import numpy as np
 import torch
 
 
+MEDIAN_FRAMES = 64
+
+
 def median_background(images: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
     """[H, W, 3] float in [0, 1]: per pixel, the median over frames where the pixel shows
-    background (label 0); where no frame does, the median over all frames."""
+    background (label 0); where no frame does, the median over all frames. Of a long video,
+    MEDIAN_FRAMES frames evenly spread: the median is a start the training refines, and over
+    all 300 frames of a 640×360 video it took 18 s and 2 GB."""
+    if len(images) > MEDIAN_FRAMES:
+        pick = np.linspace(0, len(images) - 1, MEDIAN_FRAMES).round().astype(int)
+        images, masks = images[pick], None if masks is None else masks[pick]
     images = images.astype(np.float32) / 255.0
     if masks is None:
         return np.median(images, axis=0)
