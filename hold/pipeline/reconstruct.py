@@ -33,6 +33,8 @@ from hold.train.trainer import Trainer
 
 STAGES = ("coarse", "refine", "final", "export", "done")
 SAMPLES_PER_STEP = 33_000
+# preset → (factor on the training steps and refinement iterations, mesh resolution)
+PRESETS = {"fast": (0.5, 192), "default": (1.0, 256), "quality": (2.0, 320)}
 
 
 @dataclass
@@ -54,9 +56,25 @@ class ReconstructConfig:
     mano_dir: str | None = None
 
     @classmethod
-    def load(cls, path=None, **overrides) -> "ReconstructConfig":
-        """From a YAML/JSON file with optional sections coarse/refine/final and top-level keys.
-        ``overrides`` (seed, threads) apply to both training stages."""
+    def preset(cls, name: str = "default") -> "ReconstructConfig":
+        """The schedule of a preset: ``fast`` (half the training steps and refinement
+        iterations, a coarser mesh), ``default``, ``quality`` (twice the steps, a finer mesh).
+        Their measured trade-off: docs/PERFORMANCE.md."""
+        if name not in PRESETS:
+            raise InputError(f"--preset: expected one of {', '.join(PRESETS)}, got {name!r}")
+        cfg = cls()
+        factor, mesh = PRESETS[name]
+        cfg.coarse.steps = round(cfg.coarse.steps * factor)
+        cfg.final.steps = round(cfg.final.steps * factor)
+        cfg.refine.iterations = round(cfg.refine.iterations * factor)
+        cfg.mesh_resolution = mesh
+        return cfg
+
+    @classmethod
+    def load(cls, path=None, preset: str = "default", **overrides) -> "ReconstructConfig":
+        """From a YAML/JSON file with optional sections coarse/refine/final and top-level keys,
+        over the ``preset``'s schedule. ``overrides`` (seed, threads) apply to both training
+        stages."""
         values: dict = {}
         if path is not None:
             path = Path(path)
@@ -70,7 +88,7 @@ class ReconstructConfig:
                 raise InputError(f"{path}: cannot parse config ({exc})") from exc
             if not isinstance(values, dict):
                 raise InputError(f"{path}: expected a mapping of option: value")
-        cfg = cls()
+        cfg = cls.preset(preset)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -156,6 +174,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     timings.setdefault("setup", setup_seconds)
     history: list = state.get("history", [])
     throughput: dict = state.setdefault("samples_per_s", {})  # per training stage
+    refreshed: dict = state.setdefault("hand_frames_refreshed", {})  # per training stage (of a run not resumed)
 
     def run_training(stage: str, tcfg: TrainConfig) -> None:
         trainer = Trainer(scene, data, tcfg)
@@ -163,6 +182,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
                              announce=log)
         timings[stage] = trainer.history.seconds
         throughput[stage] = trainer.history.samples / max(trainer.history.seconds, 1e-9)
+        refreshed[stage] = trainer.hand_frames_refreshed
         offset = history[-1][0] if history else 0  # the final stage's steps follow the coarse's
         history.extend((step + offset, seconds, values)
                        for step, seconds, values in trainer.history.steps)
@@ -203,6 +223,7 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
         summary["metrics"] = evaluate_result(out_dir, truth)
     summary["timings_s"] = timings
     summary["samples_per_s"] = throughput
+    summary["hand_frames_refreshed"] = refreshed
     summary["total_s"] = sum(timings.values())
     if cfg.report:
         from .report import write_report

@@ -61,6 +61,9 @@ class TrainConfig:
     occupancy_anneal: int = 400
     occupancy_threshold: float = 0.01
     hand_refresh_every: int = 200
+    # ... and then only the frames whose hand keypoints moved more than this (m) since their
+    # last refresh (0: every frame that moved at all, the full refresh's result)
+    hand_refresh_tolerance: float = 0.001
     log_every: int = 50
     # rendering
     object_step: float = 0.004

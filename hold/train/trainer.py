@@ -85,6 +85,7 @@ class Trainer:
         self.settings = RenderSettings(object_step=cfg.object_step, hand_step=cfg.hand_step)
         self.step_count = 0
         self.history = History()
+        self.hand_frames_refreshed = 0  # frames whose skinning volume was rebuilt (maybe_refresh)
         self.rays_per_frame = cfg.rays_per_frame  # adapted when cfg.samples_per_step > 0
         self.samples_per_ray = 0.0  # running mean after culling (0: not measured yet)
         joints = self.data.init_joints
@@ -117,7 +118,7 @@ class Trainer:
         if s % cfg.occupancy_every == 0:
             self.refresh_object_occupancy()
         if s % cfg.hand_refresh_every == 0:
-            self.scene.hand.refresh_deformation()
+            self.hand_frames_refreshed += self.scene.hand.refresh_moved(cfg.hand_refresh_tolerance)
 
     # -- one step ------------------------------------------------------------------------------
 
