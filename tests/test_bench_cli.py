@@ -49,3 +49,12 @@ def test_bench_device_cuda_without_a_gpu_says_so(capsys):
     assert main(["bench", "--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hold-fast bench: error: --device cuda") and "\n" not in err
+
+
+def test_a_row_without_a_reference_prints_its_rate_and_no_ratio():
+    from hold.bench.timing import BenchRow, format_table
+
+    row = BenchRow("end to end", "48 frames", "frames", 48, 240.0, None)
+    assert row.speedup is None and row.as_dict()["reference_per_s"] is None
+    line = format_table([row]).splitlines()[2]
+    assert "0.200 frames/s" in line and "x" not in line.split("frames/s")[1].split("48")[0]

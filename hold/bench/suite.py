@@ -9,6 +9,7 @@ SUITE = {
     "hashgrid": "hold.bench.hashgrid",
     "render": "hold.bench.render",
     "skinning": "hold.bench.skinning",
+    "end_to_end": "hold.bench.end_to_end",  # minutes: the whole pipeline on a 48-frame video
 }
 
 
@@ -28,7 +29,7 @@ def run_suite(names: list[str] | None = None, quick: bool = False, device: str =
         if name not in SUITE:
             raise ValueError(f"bench: unknown benchmark {name!r}; choose from {sorted(SUITE)}")
         module = importlib.import_module(SUITE[name])
-        kwargs = {"repeats": 3, "ref_repeats": 1} if quick else {}
+        kwargs = dict(getattr(module, "QUICK", {"repeats": 3, "ref_repeats": 1})) if quick else {}
         if device != "cpu":
             kwargs["device"] = device
         rows += module.run(**kwargs)

@@ -43,7 +43,7 @@ class BenchRow:
     unit: str  # what is counted per second, e.g. "samples"
     count: int  # items processed per call
     ours_s: float  # median seconds of the compiled kernel
-    reference_s: float  # median seconds of the pure-torch reference
+    reference_s: float | None  # median seconds of the pure-torch reference (None: there is none)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -51,12 +51,12 @@ class BenchRow:
         return self.count / self.ours_s
 
     @property
-    def reference_rate(self) -> float:
-        return self.count / self.reference_s
+    def reference_rate(self) -> float | None:
+        return None if self.reference_s is None else self.count / self.reference_s
 
     @property
-    def speedup(self) -> float:
-        return self.reference_s / self.ours_s
+    def speedup(self) -> float | None:
+        return None if self.reference_s is None else self.reference_s / self.ours_s
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ours_per_s": self.ours_rate,
@@ -66,8 +66,8 @@ class BenchRow:
 def format_table(rows: list[BenchRow]) -> str:
     header = ("benchmark", "ours", "reference", "ratio", "workload")
     lines = [
-        (r.name, f"{r.ours_rate / 1e6:8.3f} M {r.unit}/s", f"{r.reference_rate / 1e6:8.3f} M {r.unit}/s",
-         f"{r.speedup:6.1f}x", r.workload)
+        (r.name, _rate(r.ours_rate, r.unit), "–" if r.reference_s is None else _rate(r.reference_rate, r.unit),
+         "–" if r.reference_s is None else f"{r.speedup:6.1f}x", r.workload)
         for r in rows
     ]
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
@@ -75,3 +75,8 @@ def format_table(rows: list[BenchRow]) -> str:
     out.append("  ".join("-" * w for w in widths))
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
     return "\n".join(out)
+
+
+def _rate(per_s: float, unit: str) -> str:
+    """Millions per second for kernels, plain numbers for slow things (frames of a video)."""
+    return f"{per_s / 1e6:8.3f} M {unit}/s" if per_s >= 1e4 else f"{per_s:8.3f} {unit}/s"

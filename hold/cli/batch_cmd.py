@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ._device import require_cuda
+from .reconstruct_cmd import add_preset_arguments
 
 
 def add_parser(sub) -> None:
@@ -35,6 +36,7 @@ def add_parser(sub) -> None:
                    help="with --ray: re-run a task whose worker died up to K times; it resumes "
                         "from its checkpoint (default 2)")
     p.add_argument("--seed", type=int, help="random seed (CPU runs reproduce with the same threads)")
+    add_preset_arguments(p)
     p.add_argument("--no-report", action="store_true", help="skip each input's videos and report")
     p.set_defaults(run=run)
 
@@ -50,7 +52,7 @@ def run(args) -> int:
         raise InputError(f"--retries must be >= 0, got {args.retries}")
     root = Path(args.out)
     tasks = plan_tasks(args.inputs, root)
-    cfg = ReconstructConfig.load(args.config, seed=args.seed, threads=args.threads)
+    cfg = ReconstructConfig.load(args.config, preset=args.preset, seed=args.seed, threads=args.threads)
     gpus = 0
     if args.device == "cuda":
         if args.ray in (None, "local"):

