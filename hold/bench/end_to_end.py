@@ -40,7 +40,8 @@ def run(frames: int = 48, size: tuple[int, int] = (256, 256), preset: str = "def
         total = time.perf_counter() - start
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
     extra = {"stages_s": {"preprocess": round(front_end, 1), **{k: round(v, 1) for k, v in summary["timings_s"].items()}},
-             "metrics": summary.get("metrics", {}), "peak_rss_gb": round(peak_gb, 2), "threads": threads}
+             "metrics": {k: v for k, v in summary.get("metrics", {}).items() if k != "per_frame"},
+             "peak_rss_gb": round(peak_gb, 2), "threads": threads}
     workload = (f"{OBJECT} seed {SEED}, {frames} frames {size[0]}x{size[1]} video → result, "
                 f"{preset} schedule, {threads} thread(s)")
     return [BenchRow("end to end", workload, "frames", frames, total, None, extra)]

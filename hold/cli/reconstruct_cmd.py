@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", nargs="?", const=True, metavar="OUT",
                    help="continue a killed run (optionally: the OUT folder to continue)")
     p.add_argument("--demo", action="store_true",
-                   help="render a small synthetic sequence and reconstruct it (≤ 5 min on CPU)")
+                   help="render a synthetic sequence (the mug, 48 frames of 256²) and reconstruct it "
+                        "(about 3 min on 2 cores)")
     add_preset_arguments(p)
     p.add_argument("--no-report", action="store_true", help="skip the videos and HTML report")
     p.add_argument("--hand", default="auto", choices=["right", "left", "auto", "builtin", "mano"],
@@ -42,10 +43,12 @@ def add_preset_arguments(p) -> None:
     """--fast / --quality: the schedule's presets (ReconstructConfig.preset)."""
     speed = p.add_mutually_exclusive_group()
     speed.add_argument("--fast", dest="preset", action="store_const", const="fast",
-                       help="half the training steps and refinement iterations, a coarser mesh "
-                            "(trade-off measured in docs/PERFORMANCE.md)")
+                       help="half the training steps and refinement iterations, a coarser mesh: "
+                            "half the engine's time, a coarser object (docs/PERFORMANCE.md)")
     speed.add_argument("--quality", dest="preset", action="store_const", const="quality",
-                       help="twice the training steps and refinement iterations, a finer mesh "
+                       help="twice the training steps and refinement iterations, a finer mesh: for "
+                            "sequences whose loss is still falling at the end (the report's plot); "
+                            "no better than the default on the benchmark's drill and mug "
                             "(docs/PERFORMANCE.md)")
     p.set_defaults(preset="default")
 
@@ -91,7 +94,7 @@ def run(args) -> int:
         from hold.pipeline.demo import demo_config, make_demo_sequence
 
         seq = make_demo_sequence(out / "demo_sequence", seed=args.seed or 0)
-        cfg = demo_config(seed=args.seed or 0, threads=args.threads or 2)
+        cfg = demo_config(seed=args.seed or 0, threads=args.threads or 2, preset=args.preset)
     else:
         side = args.hand if args.hand in ("right", "left", "auto") else "auto"
         seq = sequence_for(source, out, hand=side, object_boxes=args.object_box, object_points=args.object_point,
