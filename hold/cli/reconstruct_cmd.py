@@ -127,7 +127,7 @@ def _front_end_seconds(seq: Path) -> float | None:
 def _summary_text(summary: dict, out: Path, front_end_s: float | None = None) -> str:
     t = summary["timings_s"]
     front = f"front-end {front_end_s:.0f} s + " if front_end_s is not None else ""
-    lines = [f"done in {front}{summary['total_s']:.0f} s (" + ", ".join(
+    lines = [f"done in {front}{sum(t.values()):.0f} s (" + ", ".join(
         f"{k} {v:.0f} s" for k, v in t.items()) + ")"]
     rates = summary.get("samples_per_s") or {}
     if rates:
