@@ -1,6 +1,6 @@
 """`hold-fast bench`: kernel throughput against the pure-PyTorch references, same run; and
 end_to_end, the whole pipeline's frames per second on a fixed 48-frame synthetic video (about
-4 minutes on 2 cores; name the other benchmarks to leave it out)."""
+3 minutes on 2 cores; name the other benchmarks to leave it out)."""
 
 from __future__ import annotations
 

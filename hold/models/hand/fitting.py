@@ -338,6 +338,10 @@ class _Problem:
     def hand_pose(self, coordinates: torch.Tensor) -> torch.Tensor:
         return self.pose_mean + coordinates @ self.pose_scale.T
 
+    def pose_coordinates(self, hand_pose: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``hand_pose``: [M, 45] axis-angle → [M, 45] optimiser coordinates."""
+        return torch.linalg.solve(self.pose_scale, (hand_pose - self.pose_mean).T).T
+
     def keypoints(self, x: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
         """x = [global_orient (3), pose coordinates (45), transl (3)] [M, 51] → [M, 21, 3]."""
         return self.model.keypoints(x[:, :3], self.hand_pose(x[:, 3:48]), betas, x[:, 48:])
@@ -400,11 +404,10 @@ def fit_hand(
     if start is not None:
         if start.transl.shape != (frames, 3):
             raise InputError(f"fit_hand: start has {len(start.transl)} frames, the problem {frames}")
-        coordinates = torch.linalg.solve(problem.pose_scale,
-                                         (start.hand_pose.double() - problem.pose_mean).T).T
-        x = torch.cat([start.global_orient.double(), coordinates, start.transl.double()], 1)
+        x = torch.cat([start.global_orient.double(), problem.pose_coordinates(start.hand_pose.double()),
+                       start.transl.double()], 1)
     else:
-        flat = torch.linalg.solve(problem.pose_scale, -problem.pose_mean).expand(frames, 45)
+        flat = problem.pose_coordinates(torch.zeros(1, 45, dtype=torch.float64)).expand(frames, 45)
         orient, transl = _initial_rigid(problem, flat, betas)  # [T, H, 3]: H hypotheses per frame
         if orient.shape[1] > 1:
             x = _select_hypothesis(problem, orient, transl, flat, betas)

@@ -87,9 +87,8 @@ class HandNode(torch.nn.Module):
         """Rebuild the skinning-weight volumes and marching masks of the frames from the
         current pose (weights are constants between refreshes, as HOLD detaches them)."""
         frames = torch.arange(self.n_frames, device=self.transl.device) if frames is None else frames
-        out = self.output(frames)
-        posed = out.vertices
-        self.refreshed_joints[frames] = out.joints
+        posed = self.output(frames).vertices
+        self.refreshed_joints[frames] = self._keypoints(frames)
         res_m, res_v = self.mask_resolution, self.volume_resolution
         vertex_weights = self.hand.skin_weights.contiguous()
         # Mask cell centres in grid_sample's [-1, 1] (align_corners=True: ±1 = the box faces).
@@ -114,6 +113,11 @@ class HandNode(torch.nn.Module):
             near = (distance.reshape(-1) < mask_distance).float()
             self.mask_bits[f] = occgrid_pack(near, 0.5)
 
+    def _keypoints(self, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """[F, 21, 3] the frames' keypoints (all when None), without skinning the mesh."""
+        sel = slice(None) if frames is None else frames
+        return self.hand.keypoints(self.global_orient[sel], self.hand_pose[sel], self.betas[None], self.transl[sel])
+
     @torch.no_grad()
     def refresh_moved(self, tolerance: float) -> int:
         """Refresh only the frames whose keypoints moved more than ``tolerance`` (metres) since
@@ -121,8 +125,7 @@ class HandNode(torch.nn.Module):
         A refresh costs ~40 ms per frame on 2 cores, so refreshing all 300 frames of a long
         video every few hundred steps was a quarter of its training time; frames the
         optimiser barely moved keep volumes that still fit them (their cells are ~7 mm)."""
-        joints = self.output().joints
-        moved = ~((joints - self.refreshed_joints).norm(dim=-1).amax(1) <= tolerance)  # NaN: moved
+        moved = ~((self._keypoints() - self.refreshed_joints).norm(dim=-1).amax(1) <= tolerance)  # NaN: moved
         frames = torch.nonzero(moved).flatten()
         if len(frames):
             self.refresh_deformation(frames)
