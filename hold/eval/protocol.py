@@ -252,7 +252,7 @@ def evaluate_result(result_dir: str | os.PathLike, seq_dir: str | os.PathLike,
     gt = load_ground_truth(seq_dir)
     frames, inputs = result_frames(result_dir, seq_dir, meta.num_frames)
     if frames is not None:
-        gt = GroundTruth(gt.hand_joints[frames], gt.object_mesh, gt.object_poses[frames], gt.valid[frames])
+        gt = gt.subset(frames)
     result = load_result(result_dir, num_frames=len(gt.valid))
     metrics = evaluate_hold_exact(result, gt) if hold_exact else evaluate(result, gt)
     metrics["sequence"] = str(Path(seq_dir))

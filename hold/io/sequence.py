@@ -293,6 +293,14 @@ class GroundTruth:
     object_mesh: Mesh  # object frame, metres
     object_poses: np.ndarray  # [T, 4, 4] float32 object → camera
     valid: np.ndarray  # [T] bool, frames to score
+    # [T, H, W] uint8 exact label images (gt/masks/, optional): what the masks/ of a sequence
+    # would be without noise; scores a front-end's masks against a clean reference.
+    masks: np.ndarray | None = None
+
+    def subset(self, frames: np.ndarray) -> "GroundTruth":
+        """The ground truth of the frames ``frames`` (indices into this one's)."""
+        return GroundTruth(self.hand_joints[frames], self.object_mesh, self.object_poses[frames], self.valid[frames],
+                           None if self.masks is None else self.masks[frames])
 
 
 def _png_files(folder: Path) -> list[Path]:
@@ -463,7 +471,14 @@ def load_ground_truth(seq_dir: str | os.PathLike) -> GroundTruth:
     # Invalid frames may be unknown (NaN); the valid ones must be proper rigid poses.
     check_rigid(np.where(valid[:, None, None], poses, np.nan), gt_dir / "object_poses.npy", allow_missing=True)
     mesh = load_mesh(gt_dir / "object_mesh.obj")
-    return GroundTruth(hand_joints=joints, object_mesh=mesh, object_poses=poses, valid=valid)
+    masks = None
+    if (gt_dir / "masks").is_dir():
+        masks = np.stack([read_mask(path) for path in
+                          _frame_files(gt_dir / "masks", T, meta.image_size, "mask")])
+        unknown = np.setdiff1d(np.unique(masks), MASK_LABELS)
+        if len(unknown):
+            raise InputError(f"{gt_dir / 'masks'}: unknown label values {unknown.tolist()}; allowed {list(MASK_LABELS)}")
+    return GroundTruth(hand_joints=joints, object_mesh=mesh, object_poses=poses, valid=valid, masks=masks)
 
 
 def write_sequence(
@@ -509,6 +524,8 @@ def write_sequence(
             save_npy_atomic(tmp / "gt" / "object_poses.npy", np.asarray(gt.object_poses, np.float32))
             save_npy_atomic(tmp / "gt" / "valid.npy", np.asarray(gt.valid, bool))
             save_mesh(tmp / "gt" / "object_mesh.obj", gt.object_mesh.vertices, gt.object_mesh.faces)
+            for t, mask in enumerate(gt.masks if gt.masks is not None else ()):
+                write_mask(tmp / "gt" / "masks" / f"{t:06d}.png", mask)
         for relative, content in (extra_files or {}).items():
             if isinstance(content, dict):
                 (tmp / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -237,7 +237,10 @@ def generate_sequence(
         object_poses=_perturb_poses(object_poses, noise.rotation_deg, noise.translation_sigma_m, init_rng).astype(np.float32),
         object_points=points,
     )
-    masks = _noisy_masks(labels, noise.mask_noise_px, mask_rng) if noise.mask_noise_px > 0 else labels
+    masks = labels
+    if noise.mask_noise_px > 0:
+        masks = _noisy_masks(labels, noise.mask_noise_px, mask_rng)
+        gt.masks = labels  # the exact labels, to score a front-end's masks against (not the noisy inputs)
 
     meta = SequenceMeta(
         num_frames=frames,

@@ -68,6 +68,18 @@ def test_oracle_points_are_opt_in_and_change_nothing_else(sequence, tmp_path):
     assert surface.unsigned(seq.init.object_points.astype(np.float64)).max() < 1e-5
 
 
+def test_noisy_masks_keep_the_exact_labels_in_gt(sequence, tmp_path):
+    """With boundary noise, masks/ is the noisy input and gt/masks/ the exact labels: those of the
+    same seed rendered without noise (a front-end's masks are scored against them)."""
+    noisy = tmp_path / "noisy"
+    generate_sequence(noisy, object="025_mug", frames=FRAMES, size=SIZE, seed=SEED, video=False,
+                      noise=NoiseOptions(mask_noise_px=2.0))
+    exact = load_sequence(sequence).load_masks()
+    np.testing.assert_array_equal(load_ground_truth(noisy).masks, exact)
+    assert not np.array_equal(load_sequence(noisy).load_masks(), exact)
+    assert load_ground_truth(sequence).masks is None  # exact masks/ need no copy
+
+
 def test_visible_vertices_land_on_their_own_labels(sequence):
     """Visible (z-buffered) hand and object vertices project onto their own labels, ≥ 98 %
     (the checker in hold.synth.verify rebuilds the scene from the ground-truth files alone).
