@@ -139,3 +139,40 @@ def hand_attached_object(labels: np.ndarray, hand_joints: np.ndarray, wrist_pose
         used += 1
     points = grid[inside & on_object] if used else np.zeros((0, 3))
     return poses, points
+
+
+def carry_hand_with_object(joints: np.ndarray, seen: np.ndarray, object_poses: np.ndarray,
+                           from_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joints for the frames without a detected hand, carried by the object.
+
+    A hand the detector misses is usually hidden behind the object it holds, and moves with it.
+    The IK fills such frames by smoothing in the camera frame, which holds the hand still while
+    the object turns. Here a missed frame takes the hand's joints in the object's frame,
+    interpolated linearly between the nearest detected frames before and after it (the nearest
+    one at the ends), and moves them with that frame's object pose.
+
+    Only the object poses that come from the images can carry a hand. A hand-attached pose was
+    made from the hand itself.
+
+    joints [T, 21, 3] camera frame; seen [T] bool (the frame's hand was seen: detected keypoints);
+    object_poses [T, 4, 4] object → camera; from_images [T] bool (the pose is from SfM or
+    interpolated between SfM frames). Returns the new joints and [T] bool, the frames changed.
+    """
+    joints = np.asarray(joints, np.float64)
+    rotations, translations = object_poses[:, :3, :3], object_poses[:, :3, 3]
+    in_object = np.einsum("tji,tnj->tni", rotations, joints - translations[:, None])  # Rᵀ(x − t)
+    anchors = np.flatnonzero(seen & from_images)
+    out, carried = joints.copy(), np.zeros(len(joints), bool)
+    if len(anchors) == 0:
+        return out, carried
+    for t in np.flatnonzero(~seen & from_images):
+        before, after = anchors[anchors < t], anchors[anchors > t]
+        if len(before) and len(after):
+            a, b = before[-1], after[0]
+            w = (t - a) / (b - a)
+            hand = (1 - w) * in_object[a] + w * in_object[b]
+        else:
+            hand = in_object[before[-1] if len(before) else after[0]]
+        out[t] = hand @ rotations[t].T + translations[t]
+        carried[t] = True
+    return out, carried

@@ -275,19 +275,24 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     clock = lap("object_poses", clock)
 
     # 8. write
-    # Every frame gets the fitted hand; frames without keypoints are marked "filled" (the IK's
-    # temporal prior between the detected frames).
-    joints_out = joints_track.joints.astype(np.float32)
+    # Every frame gets a hand. Frames without keypoints are "filled" by the IK's temporal prior
+    # between the detected frames, or "carried" with the object where its poses come from SfM
+    # (the hand's pose in the object's frame, align.carry_hand_with_object).
+    from_images = np.isin(pose_provenance, ("sfm", "interpolated"))
+    joints_out, carried = align.carry_hand_with_object(joints_track.joints, track.observed | refit, poses,
+                                                       from_images)
+    joints_out = joints_out.astype(np.float32)
     if landmarks:  # written in the hand model's keypoint convention (SEQUENCE_FORMAT.md)
         keypoints = hand3d.to_model_keypoints(keypoints, joints_track, K)
     keypoints_out = np.where(found[:, None, None], keypoints, np.nan).astype(np.float32)
-    out = handedness.Outputs(fs.images, labels, K, joints_out, joints_track.joints, keypoints_out, poses, points,
+    out = handedness.Outputs(fs.images, labels, K, joints_out, joints_out, keypoints_out, poses, points,
                              fs.crop_in_source())
     if side == "left":
         out = handedness.to_original(out, sw)
     frame_provenance = {
         "object_poses": pose_provenance,
-        "hand": ["refit-masks" if r else "detected" if o else "filled" for o, r in zip(track.observed, refit)],
+        "hand": ["refit-masks" if r else "detected" if o else "carried" if c else "filled"
+                 for o, r, c in zip(track.observed, refit, carried)],
         "keypoints": how,
         "rejected_keypoints": {str(k): v for k, v in rejected.items()},
         "sfm": sfm_info,

@@ -34,6 +34,44 @@ def test_fill_poses_interpolates_inside_and_attaches_at_the_ends():
     assert sfm.rotation_angle_deg(filled[5, :3, :3], truth[5, :3, :3]) < 5.0  # a random walk, slerped
 
 
+def _object_turning(T: int) -> np.ndarray:
+    poses = np.tile(np.eye(4), (T, 1, 1))
+    poses[:, :3, :3] = Rotation.from_rotvec(np.outer(np.linspace(0, 1.2, T), [0.3, 1.0, 0.2])).as_matrix()
+    poses[:, :3, 3] = np.stack([np.linspace(-0.05, 0.05, T), np.zeros(T), np.full(T, 0.5)], 1)
+    return poses
+
+
+def test_a_hand_held_still_in_the_object_is_carried_exactly_through_a_gap():
+    """A hand rigid in the object's frame, seen on some frames: the missed frames get the exact
+    joints (the object's turn carries them), except where the object's pose is not from images."""
+    T = 12
+    poses = _object_turning(T)
+    hand = np.random.default_rng(0).normal(scale=0.03, size=(21, 3))
+    truth = np.einsum("tij,nj->tni", poses[:, :3, :3], hand) + poses[:, None, :3, 3]
+    seen = np.zeros(T, bool)
+    seen[[2, 3, 9]] = True
+    from_images = np.ones(T, bool)
+    from_images[11] = False  # e.g. hand-attached: left as the IK filled it
+    held_still = np.where(seen[:, None, None], truth, truth[2])  # the IK's guess: the hand frozen
+    joints, carried = align.carry_hand_with_object(held_still, seen, poses, from_images)
+    np.testing.assert_array_equal(carried, ~seen & from_images)
+    np.testing.assert_allclose(joints[:11], truth[:11], atol=1e-12)  # gap, both ends
+    np.testing.assert_array_equal(joints[11], held_still[11])
+
+
+def test_a_carried_hand_blends_its_grip_between_the_frames_around_the_gap():
+    T = 5
+    poses = _object_turning(T)
+    grip_a, grip_b = np.zeros((21, 3)), np.full((21, 3), 0.04)
+    in_object = np.stack([grip_a, grip_a, grip_a, grip_a, grip_b])
+    seen = np.array([True, False, False, False, True])
+    joints = np.einsum("tij,tnj->tni", poses[:, :3, :3], in_object) + poses[:, None, :3, 3]
+    carried, _ = align.carry_hand_with_object(joints, seen, poses, np.ones(T, bool))
+    back = np.einsum("tji,tnj->tni", poses[:, :3, :3], carried - poses[:, None, :3, 3])
+    np.testing.assert_allclose(back[2], 0.5 * (grip_a + grip_b), atol=1e-12)
+    np.testing.assert_allclose(back[1], 0.75 * grip_a + 0.25 * grip_b, atol=1e-12)
+
+
 def test_sfm_outliers_are_dropped_and_a_wrong_sfm_disagrees_with_the_hand():
     T = 12
     wrist = _poses(T, 2)
