@@ -153,6 +153,22 @@ def test_array_shape_disagrees(sequence_dir, relative, shape):
     _expect_error(lambda: loader(sequence_dir), relative, f"shape {shape}")
 
 
+def test_exact_gt_masks_are_checked_like_masks(sequence_dir):
+    """gt/masks/ (optional exact labels): read when present, refused with the file named when a
+    frame is missing or carries an unknown label."""
+    assert load_ground_truth(sequence_dir).masks is None
+    folder = sequence_dir / "gt" / "masks"
+    folder.mkdir()
+    for t in range(T):
+        cv2.imwrite(str(folder / f"{t:06d}.png"), np.full((H, W), 150 if t else 0, np.uint8))
+    masks = load_ground_truth(sequence_dir).masks
+    assert masks.shape == (T, H, W) and masks[0].max() == 0 and (masks[1:] == 150).all()
+    cv2.imwrite(str(folder / "000001.png"), np.full((H, W), 7, np.uint8))
+    _expect_error(lambda: load_ground_truth(sequence_dir), "gt/masks", "[7]")
+    (folder / "000001.png").unlink()
+    _expect_error(lambda: load_ground_truth(sequence_dir), "gt/masks", "2 .png files", "num_frames=3")
+
+
 def test_valid_npy_length(sequence_dir):
     np.save(sequence_dir / "gt" / "valid.npy", np.ones(T + 1, bool))
     _expect_error(lambda: load_ground_truth(sequence_dir), "gt/valid.npy", "T=3")
