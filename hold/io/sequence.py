@@ -303,6 +303,15 @@ class GroundTruth:
                            None if self.masks is None else self.masks[frames])
 
 
+def _read_labels(path: Path) -> np.ndarray:
+    """A label image [H, W] uint8, refused when it has a value outside MASK_LABELS."""
+    mask = read_mask(path)
+    unknown = np.setdiff1d(np.unique(mask), MASK_LABELS)
+    if len(unknown):
+        raise InputError(f"{path}: unknown label values {unknown.tolist()}; allowed {list(MASK_LABELS)}")
+    return mask
+
+
 def _png_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
 
@@ -337,12 +346,7 @@ class Sequence:
         """Label image of frame t, [H, W] uint8 with values in MASK_LABELS."""
         if self.mask_paths is None:
             raise InputError(f"{self.root / 'masks'}: this sequence has no masks")
-        path = self.mask_paths[t]
-        mask = read_mask(path)
-        unknown = np.setdiff1d(np.unique(mask), MASK_LABELS)
-        if len(unknown):
-            raise InputError(f"{path}: unknown label values {unknown.tolist()}; allowed {list(MASK_LABELS)}")
-        return mask
+        return _read_labels(self.mask_paths[t])
 
     def iter_images(self) -> Iterator[np.ndarray]:
         for t in range(self.num_frames):
@@ -473,11 +477,8 @@ def load_ground_truth(seq_dir: str | os.PathLike) -> GroundTruth:
     mesh = load_mesh(gt_dir / "object_mesh.obj")
     masks = None
     if (gt_dir / "masks").is_dir():
-        masks = np.stack([read_mask(path) for path in
+        masks = np.stack([_read_labels(path) for path in
                           _frame_files(gt_dir / "masks", T, meta.image_size, "mask")])
-        unknown = np.setdiff1d(np.unique(masks), MASK_LABELS)
-        if len(unknown):
-            raise InputError(f"{gt_dir / 'masks'}: unknown label values {unknown.tolist()}; allowed {list(MASK_LABELS)}")
     return GroundTruth(hand_joints=joints, object_mesh=mesh, object_poses=poses, valid=valid, masks=masks)
 
 
