@@ -70,22 +70,44 @@ def overlay_frames(seq, result_dir: Path) -> list[np.ndarray]:
     return frames
 
 
-def turntable(mesh_path: Path, views: int = 24, size: int = 256) -> list[np.ndarray]:
-    """The object mesh seen from `views` directions around its vertical axis."""
+def principal_turn(vertices: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
+    """Rotation [3, 3] that stands vertices [N, 3] on the longest side of their tightest turned
+    box (along the image's up, −y), with the second longest along x and the shortest along z
+    (towards the viewer); the long side points along ``up`` [3] (mesh frame) where given, e.g.
+    the video's up in the first frame. The object's own frame is arbitrary (SfM's world, or
+    the camera at a reference frame): this shows its shape the same way whatever that frame is."""
+    to_box, sides = trimesh.bounds.oriented_bounds(np.asarray(vertices, np.float64))
+    axes = to_box[:3, :3]  # rows: the box's axes in the mesh frame
+    order = np.argsort(sides)[::-1]  # longest, middle, shortest
+    long_axis = axes[order[0]]
+    if up is not None and float(long_axis @ up) < 0:
+        long_axis = -long_axis
+    turn = np.stack([axes[order[1]], -long_axis, axes[order[2]]])  # → x, y (down), z
+    if np.linalg.det(turn) < 0:
+        turn[0] = -turn[0]
+    return turn
+
+
+def turntable(mesh_path: Path, views: int = 24, size: int = 256,
+              up: np.ndarray | None = None) -> list[np.ndarray]:
+    """The object mesh seen from `views` directions around its longest axis (``principal_turn``;
+    ``up`` [3] in the mesh frame picks which end is on top), from 25° above."""
     mesh = load_mesh(mesh_path).to_trimesh()
-    center = (mesh.vertices.max(0) + mesh.vertices.min(0)) / 2
-    radius = np.linalg.norm(mesh.vertices - center, axis=1).max()
+    upright = principal_turn(mesh.vertices, up)
+    vertices = mesh.vertices @ upright.T
+    center = (vertices.max(0) + vertices.min(0)) / 2
+    radius = np.linalg.norm(vertices - center, axis=1).max()
     focal = size * 1.2
     K = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1]])
     distance = radius * focal / (size * 0.42)
     frames = []
     for k in range(views):
         a = 2 * np.pi * k / views
-        rot = trimesh.transformations.rotation_matrix(a, [0, 1, 0])[:3, :3] @ \
-            trimesh.transformations.rotation_matrix(np.radians(-25), [1, 0, 0])[:3, :3]
+        rot = trimesh.transformations.rotation_matrix(np.radians(-25), [1, 0, 0])[:3, :3] @ \
+            trimesh.transformations.rotation_matrix(a, [0, 1, 0])[:3, :3] @ upright
         pose = np.eye(4)
         pose[:3, :3] = rot
-        pose[:3, 3] = [0, 0, distance] - rot @ center
+        pose[:3, 3] = [0, 0, distance] - rot @ (upright.T @ center)
         color, mask = render_meshes([(mesh, pose, OBJECT_RGB)], K, size, size)
         frames.append((np.where(mask[..., None], color, 1.0) * 255).astype(np.uint8))
     return frames
@@ -133,7 +155,9 @@ def write_report(seq, result_dir: Path, history: list, summary: dict, fps: float
     result_dir = Path(result_dir)
     overlay = overlay_frames(seq, result_dir)
     write_video(result_dir / "overlay.mp4", overlay, fps=fps)
-    table = turntable(result_dir / "object.obj")
+    first_pose = np.load(result_dir / "object_poses.npy")[0].astype(np.float64)
+    # The video's up (−y in the camera) in the object's frame at the first frame.
+    table = turntable(result_dir / "object.obj", up=first_pose[:3, :3].T @ np.array([0.0, -1.0, 0.0]))
     write_video(result_dir / "turntable.mp4", table, fps=fps)
     write_image(result_dir / "turntable.png", np.concatenate(table[::4], axis=1))
     step = max(1, len(overlay) // 6)

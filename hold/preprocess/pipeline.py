@@ -76,6 +76,12 @@ def _parse_crop(text: str) -> tuple[int, int, int, int]:
     return tuple(values)
 
 
+def _reference_frame(labels: np.ndarray, observed: np.ndarray) -> int:
+    """The hand-attached object frame's reference: the frame with a detected hand that shows
+    the most object pixels."""
+    return int(np.argmax([(labels[t] == LABEL_OBJECT).sum() if observed[t] else -1 for t in range(len(labels))]))
+
+
 def _trim_points(points: np.ndarray) -> np.ndarray:
     """HOLD's trim: keep points within 1.5 × the 80th-percentile distance from the median."""
     if len(points) < 10:
@@ -246,25 +252,43 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         keep, disagreement = sfm.check_against_hand(result.poses, track.wrist_poses, track.observed)
         sfm_info["dropped_disagreeing_with_hand"] = int((result.registered & ~keep).sum())
         sfm_info["median_hand_disagreement_deg"] = None if np.isnan(disagreement) else round(disagreement, 2)
-        if disagreement > sfm.MAX_MEDIAN_DISAGREEMENT_DEG:
-            sfm_info["status"] = f"rejected: SfM disagrees with the hand's motion (median {disagreement:.0f} deg)"
-        elif result.fraction_registered(keep) >= sfm.MIN_REGISTERED_FRACTION:
+        if result.fraction_registered(keep) >= sfm.MIN_REGISTERED_FRACTION:
             raw = np.where(keep[:, None, None], result.poses, np.nan)
             pts = _trim_points(result.points)
             scale, scale_info = align.fit_object_scale(raw, pts, track.joints, keep & track.observed)
             sfm_info["alignment"] = scale_info
             raw, pts = align.apply_scale(raw, pts, scale)
-            poses, pose_provenance = sfm.fill_poses(raw, keep, track.wrist_poses)
-            points = pts
+            sfm_poses, sfm_provenance = sfm.fill_poses(raw, keep, track.wrist_poses)
+            if disagreement > sfm.MAX_MEDIAN_DISAGREEMENT_DEG:
+                # One of the two turns the wrong way: an SfM of leaked static background, or a
+                # hand seen from behind the object it holds, whose 2D-only orientation flips
+                # (the built-in-hand drill video: hand 46 deg median off, SfM 0.5 deg). The
+                # masks judge: the poses under which one rigid object explains them win.
+                reference = _reference_frame(labels, track.observed)
+                hand_poses, _ = align.hand_attached_object(labels, track.joints, track.wrist_poses, K,
+                                                           reference, track.observed)
+                explained = {"sfm": align.mask_consistency(labels, sfm_poses, K),
+                             "hand-attached": align.mask_consistency(labels, hand_poses, K)}
+                sfm_info["mask_consistency"] = {k: round(v, 3) for k, v in explained.items()}
+                verdict = (f"SfM disagrees with the hand's motion (median {disagreement:.0f} deg); the masks' "
+                           f"hull covers {explained['sfm']:.2f} of the object pixels along the SfM poses, "
+                           f"{explained['hand-attached']:.2f} along the hand's")
+                if explained["sfm"] < explained["hand-attached"] + sfm.MASK_CONSISTENCY_MARGIN:
+                    sfm_info["status"] = "rejected: " + verdict
+                    sfm_poses = None
+                else:
+                    sfm_info["status"] = "kept: " + verdict
+            if sfm_poses is not None:
+                poses, pose_provenance, points = sfm_poses, sfm_provenance, pts
+        elif disagreement > sfm.MAX_MEDIAN_DISAGREEMENT_DEG:
+            sfm_info["status"] = f"rejected: SfM disagrees with the hand's motion (median {disagreement:.0f} deg)"
     elif options.object_poses == "sfm":
         raise InputError("--object-poses sfm needs pycolmap (`pip install pycolmap`)")
     if poses is None:
         if options.object_poses == "sfm":
             raise InputError(f"SfM could not register enough frames ({sfm_info}); use --object-poses auto or hand")
-        reference = int(np.argmax([(labels[t] == LABEL_OBJECT).sum() if track.observed[t] else -1
-                                   for t in range(len(fs))]))
-        poses, points = align.hand_attached_object(labels, track.joints, track.wrist_poses, K, reference,
-                                                   track.observed)
+        poses, points = align.hand_attached_object(labels, track.joints, track.wrist_poses, K,
+                                                   _reference_frame(labels, track.observed), track.observed)
         pose_provenance = ["hand-attached"] * len(fs)
         provenance["object_poses"] = "hand-attached (object rigid in the wrist frame; SfM: " \
             + str(sfm_info.get("status")) + ")"

@@ -12,7 +12,10 @@ Robustness that HOLD lacks (its most reported failure is bad COLMAP poses):
 
 - the SfM rotations are checked against the hand's motion (the object is held rigidly most of
   the time): an SfM whose median frame disagrees by more than ``MAX_MEDIAN_DISAGREEMENT_DEG``
-  is rejected as a whole (e.g. a model of static background leaking through the masks); single
+  is rejected as a whole (e.g. a model of static background leaking through the masks) unless
+  the masks side with it: the hand seen from behind the object flips its orientation, and then
+  one rigid object explains the masks along the SfM poses, not along the hand's
+  (``align.mask_consistency``, ``MASK_CONSISTENCY_MARGIN``); single
   frames that jump more than ``MAX_JUMP_DEG`` away from their registered neighbours are dropped
   (the 2D-only hand is too noisy in orientation to judge single frames: measured);
 - gaps between registered frames are interpolated (slerp/lerp), frames before the first / after
@@ -42,6 +45,9 @@ MAX_UPSCALE = 3.0
 MAX_JUMP_DEG = 20.0  # a registered frame this far from the slerp of its neighbours is an outlier
 MAX_MEDIAN_DISAGREEMENT_DEG = 30.0  # an SfM whose median frame is further is rejected as a whole
 MIN_REGISTERED_FRACTION = 0.3
+# An SfM that disagrees with the hand is kept only when the masks' hull along its poses covers
+# this much more of the object pixels than along the hand-attached poses (align.mask_consistency).
+MASK_CONSISTENCY_MARGIN = 0.1
 # SfM runs on at most this many frames evenly spread (the others are interpolated between
 # them): its matching and bundle adjustment grow faster than the video (300 frames: 85 s, and
 # neighbouring frames of a 30 fps video add views a few tenths of a degree apart).

@@ -86,6 +86,31 @@ def test_sfm_outliers_are_dropped_and_a_wrong_sfm_disagrees_with_the_hand():
     assert median > sfm.MAX_MEDIAN_DISAGREEMENT_DEG
 
 
+def test_the_masks_judge_which_poses_follow_the_object():
+    """When SfM and the hand disagree, the pipeline keeps the poses under which one rigid object
+    explains the masks (align.mask_consistency). An L-shaped chain turning ±40° about its own
+    axis: along the true poses the masks' hull covers nearly all of them; along poses that turn
+    the other way (a hand whose orientation flipped) or not at all (SfM of static background)
+    it covers much less; scaling the translations (the SfM's unknown scale) changes nothing."""
+    from tests.models.test_visual_hull import BIG_K, chain_masks, chain_poses
+
+    truth = chain_poses()
+    labels = chain_masks(truth)
+    mirrored = truth.copy()  # each frame's turn from the middle frame applied the other way
+    middle = truth[len(truth) // 2, :3, :3]
+    for t in range(len(truth)):
+        turn = Rotation.from_matrix(truth[t, :3, :3] @ middle.T).as_rotvec()
+        mirrored[t, :3, :3] = Rotation.from_rotvec(-turn).as_matrix() @ middle
+    static = np.repeat(truth[len(truth) // 2][None], len(truth), 0)
+    right = align.mask_consistency(labels, truth, BIG_K)
+    assert right > 0.9, right
+    for wrong in (mirrored, static):
+        assert align.mask_consistency(labels, wrong, BIG_K) < right - 2 * sfm.MASK_CONSISTENCY_MARGIN
+    scaled = truth.copy()
+    scaled[:, :3, 3] *= 3.0
+    assert abs(align.mask_consistency(labels, scaled, BIG_K) - right) < 0.03
+
+
 def test_object_scale_puts_the_object_in_the_fingers():
     rng = np.random.default_rng(0)
     T, true_scale = 6, 0.07  # metres per SfM unit
