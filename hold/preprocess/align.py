@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hold.io.sequence import LABEL_HAND, LABEL_OBJECT
+from hold.models.object.visual_hull import HullSettings, mask_coverage, object_hull
 from hold.preprocess.sfm import attach_to_hand
 
 TIPS = (4, 8, 12, 16, 20)
@@ -185,11 +186,8 @@ def mask_consistency(labels: np.ndarray, poses: np.ndarray, K: np.ndarray) -> fl
     the poses agree on no point). Poses that follow the object keep a hull that reprojects onto
     every mask; poses that turn the wrong way carve it down to what all frames happen to share.
     A global scale of the translations does not change it. labels [T, H, W] uint8; K [3, 3]."""
-    from hold.models.object.visual_hull import HullSettings, mask_coverage, object_hull
-
     try:
         hull = object_hull(labels, poses, K, None, HullSettings(align_rounds=0))
     except ValueError:
         return 0.0
     return mask_coverage(hull, labels, hull.poses, K)
-

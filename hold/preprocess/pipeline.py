@@ -79,7 +79,8 @@ def _parse_crop(text: str) -> tuple[int, int, int, int]:
 def _reference_frame(labels: np.ndarray, observed: np.ndarray) -> int:
     """The hand-attached object frame's reference: the frame with a detected hand that shows
     the most object pixels."""
-    return int(np.argmax([(labels[t] == LABEL_OBJECT).sum() if observed[t] else -1 for t in range(len(labels))]))
+    shown = [(labels[t] == LABEL_OBJECT).sum() if observed[t] else -1 for t in range(len(labels))]
+    return int(np.argmax(shown))
 
 
 def _trim_points(points: np.ndarray) -> np.ndarray:
