@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hold.io.sequence import LABEL_HAND, LABEL_OBJECT
-from hold.models.object.visual_hull import HullSettings, mask_coverage, object_hull
+from hold.models.object.visual_hull import HullSettings, object_hull
 from hold.preprocess.sfm import attach_to_hand
 
 TIPS = (4, 8, 12, 16, 20)
@@ -182,7 +182,7 @@ def carry_hand_with_object(joints: np.ndarray, seen: np.ndarray, object_poses: n
 def mask_consistency(labels: np.ndarray, poses: np.ndarray, K: np.ndarray) -> float:
     """How well one rigid object explains the masks along the poses [T, 4, 4] (object → camera):
     the share of the object pixels that the voting visual hull carved along these poses covers
-    when projected back (``visual_hull.mask_coverage``, mean over frames; 0 when the masks and
+    when projected back (``visual_hull.mask_coverage``, mean over frames, as ``object_hull`` reports it; 0 when the masks and
     the poses agree on no point). Poses that follow the object keep a hull that reprojects onto
     every mask; poses that turn the wrong way carve it down to what all frames happen to share.
     A global scale of the translations does not change it. labels [T, H, W] uint8; K [3, 3]."""
@@ -190,4 +190,4 @@ def mask_consistency(labels: np.ndarray, poses: np.ndarray, K: np.ndarray) -> fl
         hull = object_hull(labels, poses, K, None, HullSettings(align_rounds=0))
     except ValueError:
         return 0.0
-    return mask_coverage(hull, labels, hull.poses, K)
+    return float(hull.info["mask_coverage"])  # object_hull measured it (3 decimals)

@@ -236,6 +236,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     sfm_info: dict = {"status": "not run"}
     pose_provenance: list[str]
     poses = points = None
+    hand_attached = None  # (poses, points) of the hand-attached fallback, once made
     if options.object_poses in ("auto", "sfm") and sfm.sfm_available():
         refine_focal = provenance["K"] == "prior"
         result = sfm.run_sfm(fs.images, object_masks, K, refine_focal=refine_focal, seed=options.seed)
@@ -265,11 +266,11 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
                 # hand seen from behind the object it holds, whose 2D-only orientation flips
                 # (the built-in-hand drill video: hand 46 deg median off, SfM 0.5 deg). The
                 # masks judge: the poses under which one rigid object explains them win.
-                reference = _reference_frame(labels, track.observed)
-                hand_poses, _ = align.hand_attached_object(labels, track.joints, track.wrist_poses, K,
-                                                           reference, track.observed)
+                hand_attached = align.hand_attached_object(labels, track.joints, track.wrist_poses, K,
+                                                           _reference_frame(labels, track.observed),
+                                                           track.observed)
                 explained = {"sfm": align.mask_consistency(labels, sfm_poses, K),
-                             "hand-attached": align.mask_consistency(labels, hand_poses, K)}
+                             "hand-attached": align.mask_consistency(labels, hand_attached[0], K)}
                 sfm_info["mask_consistency"] = {k: round(v, 3) for k, v in explained.items()}
                 verdict = (f"SfM disagrees with the hand's motion (median {disagreement:.0f} deg); the masks' "
                            f"hull covers {explained['sfm']:.2f} of the object pixels along the SfM poses, "
@@ -288,8 +289,10 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     if poses is None:
         if options.object_poses == "sfm":
             raise InputError(f"SfM could not register enough frames ({sfm_info}); use --object-poses auto or hand")
-        poses, points = align.hand_attached_object(labels, track.joints, track.wrist_poses, K,
-                                                   _reference_frame(labels, track.observed), track.observed)
+        if hand_attached is None:
+            hand_attached = align.hand_attached_object(labels, track.joints, track.wrist_poses, K,
+                                                       _reference_frame(labels, track.observed), track.observed)
+        poses, points = hand_attached
         pose_provenance = ["hand-attached"] * len(fs)
         provenance["object_poses"] = "hand-attached (object rigid in the wrist frame; SfM: " \
             + str(sfm_info.get("status")) + ")"
