@@ -45,13 +45,15 @@ def default_settings(image_size: tuple[int, int]) -> FitSettings:
 def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int, int],
                    model=None, betas=None, settings: FitSettings | None = None,
                    detector_landmarks: bool = False, start: HandTrack | None = None,
-                   depth_scale: float = 1.0) -> HandTrack:
+                   depth_scale: float | np.ndarray = 1.0, depth: np.ndarray | None = None) -> HandTrack:
     """Fit the hand model to keypoints [T, 21, 3] (u, v, confidence; NaN rows = missing).
     ``detector_landmarks``: the keypoints are MediaPipe's landmarks, not the model's keypoints
     (the fit uses landmarks.landmark_positions). ``start``: a track of the same keypoints to
     start from, skipping the IK's per-frame search (``fit_hand``'s stage 1, most of its cost),
     moved away from the camera by ``depth_scale`` (a new focal length f' = depth_scale · f
-    sees the same hand, the same size, at depth_scale × its distance)."""
+    sees the same hand, the same size, at depth_scale × its distance; or [T], per frame).
+    ``depth`` [T]: target mean keypoint depths (m, NaN = none) that the fit follows within
+    ``FitSettings.depth_sigma`` (hand_depth.py)."""
     keypoints2d = np.asarray(keypoints2d, np.float64)
     observed = np.isfinite(keypoints2d[..., :2]).all(-1).sum(-1) >= 4
     if not observed.any():
@@ -63,7 +65,7 @@ def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int
         fit = fit_hand(model, keypoints2d=keypoints2d, camera=K,
                        settings=settings or default_settings(image_size), betas=betas,
                        landmarks=landmark_positions if detector_landmarks else None,
-                       start=None if start is None else _as_start(start, depth_scale))
+                       start=None if start is None else _as_start(start, depth_scale), depth=depth)
         with torch.no_grad():
             double = model if model.template.dtype == torch.float64 else copy.deepcopy(model).double()
             out = double(fit.global_orient, fit.hand_pose, fit.betas.expand(len(fit.transl), -1), fit.transl)
@@ -83,10 +85,12 @@ def lift_keypoints(keypoints2d: np.ndarray, K: np.ndarray, image_size: tuple[int
     return HandTrack(joints, out.vertices.numpy(), model.faces.numpy(), wrist, observed, params, reprojection)
 
 
-def _as_start(track: HandTrack, depth_scale: float) -> HandFit:
-    """A track as fit_hand's start, the whole hand moved along the rays through its wrist."""
+def _as_start(track: HandTrack, depth_scale: float | np.ndarray) -> HandFit:
+    """A track as fit_hand's start, the whole hand moved along the rays through its wrist
+    (``depth_scale``: one factor, or [T] per frame)."""
     wrist = torch.from_numpy(track.joints[:, 0]).double()
-    transl = torch.from_numpy(track.params["transl"]).double() + (depth_scale - 1.0) * wrist
+    factor = torch.as_tensor(np.asarray(depth_scale, np.float64)).reshape(-1, 1)
+    transl = torch.from_numpy(track.params["transl"]).double() + (factor - 1.0) * wrist
     return HandFit(torch.from_numpy(track.params["global_orient"]).double(),
                    torch.from_numpy(track.params["hand_pose"]).double(),
                    torch.from_numpy(track.params["betas"]).double(), transl,

@@ -51,6 +51,9 @@ class MaskResult:
     labels: np.ndarray  # [T, H, W] uint8
     background: np.ndarray  # [H, W, 3] uint8 RGB background model
     info: dict
+    # [T] pixels of visible skin: skin-coloured change connected to the fitted hand, on the
+    # fingers' side of the wrist, not limited to the fitted silhouette (hand_depth.py)
+    hand_skin_area: np.ndarray | None = None
 
 
 def _lab(images: np.ndarray) -> np.ndarray:
@@ -254,8 +257,11 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
     arm_skin = skin | (skin_model.shade_distance(lab) < SKIN_THRESHOLD)
 
     labels = np.zeros((T, H, W), np.uint8)
+    skin_area = np.zeros(T, np.int64)
     for t in tqdm(range(T), desc="masks", unit="frame", disable=not progress):
         silhouette = hand_silhouettes[t]
+        touching = cv2.dilate(silhouette.astype(np.uint8), _disk(3)) > 0
+        skin_area[t] = _largest_components_near(skin[t] & changed[t] & ~forearm[t], touching, 10).sum()
         sil_grown = cv2.dilate(silhouette.astype(np.uint8), _disk(max(2, round(0.12 * hand_len)))) > 0
         fg = cv2.morphologyEx(changed[t].astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
         fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_CLOSE, _disk(2)) > 0
@@ -277,7 +283,7 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
             "never_uncovered_fraction": round(float(unseen.mean()), 4),
             "skin_mean_ab": [round(float(v), 2) for v in skin_model.mean[:2]]}
     rgb_background = (np.clip(cv2.cvtColor(background, cv2.COLOR_Lab2RGB), 0, 1) * 255).round().astype(np.uint8)
-    return MaskResult(labels, rgb_background, info)
+    return MaskResult(labels, rgb_background, info, skin_area)
 
 
 def _grabcut(image, hand, obj, arm, skin_distance, arm_skin, sil_grown, forearm, reach, hand_len,

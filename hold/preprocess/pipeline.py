@@ -24,7 +24,7 @@ from hold.io import mirror
 from hold.io.images import write_image
 from hold.io.sequence import LABEL_HAND, LABEL_OBJECT, SequenceInit, SequenceMeta, write_sequence
 from hold.io.video import write_video
-from hold.preprocess import align, detector, frames as frames_mod, hand3d, handedness, importers, intrinsics, masks, sfm
+from hold.preprocess import align, detector, frames as frames_mod, hand3d, hand_depth, handedness, importers, intrinsics, masks, sfm
 from hold.preprocess import prompt_masks, prompts as prompts_mod
 from hold.preprocess.overlay import contact_sheet, render_overlay
 
@@ -197,34 +197,8 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     clock = lap("hand_ik", clock)
 
     # 6. masks
-    silhouettes = np.stack([hand3d.rasterize_mesh(track.vertices[t], track.faces, K, (W, H)) for t in range(len(fs))])
-    joints2d = track.joints @ K.T
-    joints2d = joints2d[..., :2] / joints2d[..., 2:]
-    mask_info: dict = {}
-    if imported_masks is not None:
-        labels = imported_masks
-        provenance["masks"] = f"imported from {Path(options.masks).name}"
-    else:
-        result = masks.auto_masks(fs.images, silhouettes, joints2d, refine=options.grabcut, progress=options.progress)
-        labels, mask_info = result.labels, result.info
-        provenance["masks"] = "auto (static-camera background model, fitted hand + skin colour, GrabCut)" \
-            if options.grabcut else "auto (static-camera background model, fitted hand + skin colour)"
-        if not prompts:
-            grown, mask_info["grown_object"] = prompt_masks.grow_automatic_object(
-                fs.images, labels == LABEL_OBJECT, labels == LABEL_HAND, joints2d)
-            if grown is not None:
-                labels = np.where(labels == LABEL_HAND, LABEL_HAND, np.where(grown, LABEL_OBJECT, 0)).astype(np.uint8)
-                provenance["masks"] += "; object: the automatic label was a fragment, grown from it by an automatic " \
-                                       "box prompt (docs/FRONTEND.md)"
-        if prompts:  # the object from the prompts; the hand stays the automatic one
-            hand_pixels = labels == LABEL_HAND
-            per_frame = prompts_mod.to_frames(prompts, fs.indices, fs.scale, fs.crop)
-            obj = prompt_masks.prompted_object_masks(fs.images, hand_pixels, per_frame, progress=options.progress)
-            labels = np.where(hand_pixels, LABEL_HAND, np.where(obj, LABEL_OBJECT, 0)).astype(np.uint8)
-            provenance["masks"] = provenance["masks"].replace("auto (", "hand: auto (", 1) \
-                + "; object: from prompts (GrabCut on the prompted frames, carried by optical flow, GrabCut)"
-            provenance["prompts"] = "; ".join(typed_prompts)
-            mask_info["prompts"] = typed_prompts
+    labels, mask_info, skin_area, silhouettes = _labels(fs, track, K, options, prompts, typed_prompts,
+                                                        imported_masks, provenance)
     object_masks = labels == LABEL_OBJECT
     refit = np.zeros(len(fs), bool)
     if options.refit_hand_with_masks:
@@ -300,6 +274,23 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         counts = {k: pose_provenance.count(k) for k in ("sfm", "interpolated", "hand-attached")}
         provenance["object_poses"] = "sfm (pycolmap) + " + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "sfm" and v) \
             if counts["interpolated"] or counts["hand-attached"] else "sfm (pycolmap)"
+    # 7b. the hand's depth against its visible skin, tied across frames by the object's poses
+    # (hand_depth.py): a detector that squeezes the hand's keypoints puts it too far, and the
+    # object's scale with it; both move towards the camera together.
+    from_sfm = poses is not None and "sfm" in pose_provenance
+    bounds = hand_depth.depth_bounds(silhouettes.sum((1, 2)), skin_area)
+    factor, depth_targets, depth_info = hand_depth.coupled_scale(
+        bounds, track.joints.mean(1), track.observed, poses if from_sfm else None)
+    if factor < 1.0:
+        scale = np.where(np.isfinite(depth_targets), depth_targets / track.joints[:, :, 2].mean(1), 1.0)
+        track, joints_track = _lift(keypoints, K, (W, H), landmarks, (track, joints_track), scale, depth_targets)
+        poses = poses.copy()
+        poses[:, :3, 3] *= factor
+        points = None if points is None else points * factor
+        provenance["hand"] += f"; depth × {factor:.2f} from the visible skin"
+        if imported_masks is None:  # the hand label follows the fitted silhouette: redo it
+            labels, mask_info, _, silhouettes = _labels(fs, track, K, options, prompts, typed_prompts, None,
+                                                        provenance)
     clock = lap("object_poses", clock)
 
     # 8. write
@@ -325,6 +316,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         "rejected_keypoints": {str(k): v for k, v in rejected.items()},
         "sfm": sfm_info,
         "masks": mask_info,
+        "hand_depth": depth_info,
         "K": provenance["K"],
     }
     init = SequenceInit(hand_joints=out.joints.astype(np.float32), hand_keypoints2d=out.keypoints.astype(np.float32),
@@ -346,7 +338,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         "hand_found_fraction": round(float(found.mean()), 4),
         "object_pose_provenance": {k: pose_provenance.count(k) for k in sorted(set(pose_provenance))},
         "object_points": 0 if points is None else int(len(points)),
-        "sfm": sfm_info, "masks": mask_info, "timings_s": timings,
+        "sfm": sfm_info, "masks": mask_info, "hand_depth": depth_info, "timings_s": timings,
     }
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as staging:
@@ -366,8 +358,48 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     return summary
 
 
+def _labels(fs, track: hand3d.HandTrack, K: np.ndarray, options: PreprocessOptions, prompts: list,
+            typed_prompts: list[str], imported_masks: np.ndarray | None, provenance: dict[str, str]):
+    """The sequence's labels [T, H, W] from the fitted hand ``track`` (or the imported masks),
+    with the masks' info, the visible skin per frame [T] (hand_depth.py) and the fitted hand's
+    silhouettes [T, H, W]; sets ``provenance["masks"]`` (and ``["prompts"]``)."""
+    W, H = fs.size
+    silhouettes = np.stack([hand3d.rasterize_mesh(track.vertices[t], track.faces, K, (W, H)) for t in range(len(fs))])
+    joints2d = track.joints @ K.T
+    joints2d = joints2d[..., :2] / joints2d[..., 2:]
+    mask_info: dict = {}
+    skin_area = None  # [T] visible skin pixels (hand_depth.py)
+    if imported_masks is not None:
+        labels = imported_masks
+        skin_area = (labels == LABEL_HAND).sum((1, 2))  # a user's hand label is the visible hand
+        provenance["masks"] = f"imported from {Path(options.masks).name}"
+    else:
+        result = masks.auto_masks(fs.images, silhouettes, joints2d, refine=options.grabcut, progress=options.progress)
+        labels, mask_info, skin_area = result.labels, result.info, result.hand_skin_area
+        provenance["masks"] = "auto (static-camera background model, fitted hand + skin colour, GrabCut)" \
+            if options.grabcut else "auto (static-camera background model, fitted hand + skin colour)"
+        if not prompts:
+            grown, mask_info["grown_object"] = prompt_masks.grow_automatic_object(
+                fs.images, labels == LABEL_OBJECT, labels == LABEL_HAND, joints2d)
+            if grown is not None:
+                labels = np.where(labels == LABEL_HAND, LABEL_HAND, np.where(grown, LABEL_OBJECT, 0)).astype(np.uint8)
+                provenance["masks"] += "; object: the automatic label was a fragment, grown from it by an automatic " \
+                                       "box prompt (docs/FRONTEND.md)"
+        if prompts:  # the object from the prompts; the hand stays the automatic one
+            hand_pixels = labels == LABEL_HAND
+            per_frame = prompts_mod.to_frames(prompts, fs.indices, fs.scale, fs.crop)
+            obj = prompt_masks.prompted_object_masks(fs.images, hand_pixels, per_frame, progress=options.progress)
+            labels = np.where(hand_pixels, LABEL_HAND, np.where(obj, LABEL_OBJECT, 0)).astype(np.uint8)
+            provenance["masks"] = provenance["masks"].replace("auto (", "hand: auto (", 1) \
+                + "; object: from prompts (GrabCut on the prompted frames, carried by optical flow, GrabCut)"
+            provenance["prompts"] = "; ".join(typed_prompts)
+            mask_info["prompts"] = typed_prompts
+    return labels, mask_info, skin_area, silhouettes
+
+
 def _lift(keypoints: np.ndarray, K: np.ndarray, size: tuple[int, int], landmarks: bool,
-          previous: tuple | None = None, depth_scale: float = 1.0):
+          previous: tuple | None = None, depth_scale: float | np.ndarray = 1.0,
+          depth: np.ndarray | None = None):
     """(track for the masks and object poses, track whose joints are written). The masks and the
     SfM checks were tuned on the hand fitted straight to the detector's landmarks; the written
     joints come from the fit that models the landmarks' offsets (landmarks.py), which is closer
@@ -376,13 +408,15 @@ def _lift(keypoints: np.ndarray, K: np.ndarray, size: tuple[int, int], landmarks
     Only the first fit searches each frame's pose from scratch: the second starts from the first,
     and a refit under a new focal length (``previous`` tracks, ``depth_scale`` = f'/f) from the
     previous ones (hand3d.lift_keypoints's ``start``), which is most of the front-end's IK time
-    saved on a long video (docs/PERFORMANCE.md)."""
+    saved on a long video (docs/PERFORMANCE.md). ``depth`` [T]: target hand depths for both
+    fits (hand_depth.py)."""
     old_track, old_joints = previous if previous is not None else (None, None)
-    track = hand3d.lift_keypoints(keypoints, K, size, start=old_track, depth_scale=depth_scale)
+    track = hand3d.lift_keypoints(keypoints, K, size, start=old_track, depth_scale=depth_scale, depth=depth)
     if not landmarks:
         return track, track
     start, scale = (old_joints, depth_scale) if old_joints is not None else (track, 1.0)
-    return track, hand3d.lift_keypoints(keypoints, K, size, detector_landmarks=True, start=start, depth_scale=scale)
+    return track, hand3d.lift_keypoints(keypoints, K, size, detector_landmarks=True, start=start, depth_scale=scale,
+                                        depth=depth)
 
 
 def _options_json(options: PreprocessOptions) -> dict:

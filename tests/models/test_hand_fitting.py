@@ -270,3 +270,26 @@ def test_a_frame_stuck_in_a_wrong_basin_takes_its_neighbours_hand(model):
 
     kept = _adopt_neighbours(problem, stuck, betas, sweeps=3, energy_ratio=1e-4)
     assert torch.equal(kept, stuck)
+
+
+def test_depth_targets_hold_a_squeezed_hand_at_its_depth(model):
+    """Keypoints squeezed to 0.7 of their spread about their centroid (a detector under
+    occlusion) put a 2D-only fit at about 1/0.7 of the true depth; depth targets at the truth
+    hold it there, and frames without a target (NaN) keep the unconstrained fit."""
+    truth = true_joints(model, 4, seed=11)
+    image = project(truth)
+    centre = image.mean(1, keepdim=True)
+    squeezed = centre + 0.7 * (image - centre)
+    free = fit_hand(model, keypoints2d=squeezed, camera=CAMERA)
+    true_depth = truth[..., 2].mean(1)
+    ratio = free.joints[..., 2].mean(1) / true_depth
+    assert (ratio > 1.25).all(), ratio  # the size-depth ambiguity resolved by the model's size
+    target = true_depth.clone()
+    target[3] = float("nan")
+    settings = FitSettings(depth_sigma=0.002)
+    held = fit_hand(model, keypoints2d=squeezed, camera=CAMERA, settings=settings, depth=target.numpy())
+    error = (held.joints[:3, :, 2].mean(1) - true_depth[:3]).abs()
+    assert (error < 0.01).all(), error
+    assert abs(float(held.joints[3, :, 2].mean() / true_depth[3]) - float(ratio[3])) < 0.05
+    with pytest.raises(InputError, match="depth: 3 frames"):
+        fit_hand(model, keypoints2d=squeezed, camera=CAMERA, depth=target[:3].numpy())

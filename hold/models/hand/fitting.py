@@ -6,6 +6,11 @@ The fit is a MAP estimate over all frames at once (batched and deterministic):
       + ½ Σ_tj c_tj ρ(|π(K J_tj) − u_tj|² ; τ2) / σ2²      2D keypoints (pixels)
       + λ_pose Σ_t prior(θ_t) + ½ λ_shape |β|²              the model's pose prior, shape prior
       + ½ λ_time Σ_t |J_{t+1} − 2 J_t + J_{t−1}|² / σ3²     temporal smoothness (optional)
+      + ½ Σ_t (mean_j J_tj,z − z_t)² / σz²                   depth targets (optional)
+
+The depth targets z_t anchor the hand's mean keypoint depth where something other than the
+keypoints measures it (the front-end's skin check, hold/preprocess/hand_depth.py): from 2D
+alone a hand's depth rests on its keypoints' spread, which a detector squeezes under occlusion.
 
 J_tj are the model's 21 keypoints for frame t (in the 2D term optionally moved to where a
 detector puts its landmarks, ``landmarks``), c_tj the keypoint confidences (0 where the input
@@ -82,6 +87,7 @@ class FitSettings:
     # shape space (long index, short middle finger) drove the finger-length β to −39, i.e.
     # negative phalanges (63 mm MPJPE instead of 10).
     max_abs_beta: float = 3.0
+    depth_sigma: float = 0.01  # σz: how closely the hand's mean depth follows ``depth`` (m)
 
 
 @dataclass
@@ -313,7 +319,7 @@ def _observations(values, name: str, frames: int | None, width: int):
 class _Problem:
     """The data, priors and parametrisation of one fit; builds residual functions."""
 
-    def __init__(self, model, settings, joints3d, keypoints2d, camera, landmarks=None):
+    def __init__(self, model, settings, joints3d, keypoints2d, camera, landmarks=None, depth=None):
         self.model, self.settings, self.landmarks = model, settings, landmarks
         self.frames = None
         self.target3d = self.target2d = None
@@ -330,6 +336,13 @@ class _Problem:
             if camera.shape not in ((3, 3), (self.frames, 3, 3)):
                 raise InputError(f"camera: expected [3, 3] or [T, 3, 3], got {tuple(camera.shape)}")
             self.camera = camera.expand(self.frames, 3, 3)
+        self.depth = None
+        if depth is not None:
+            depth = torch.as_tensor(np.asarray(depth), dtype=torch.float64).reshape(-1)
+            if len(depth) != self.frames:
+                raise InputError(f"depth: {len(depth)} frames, expected {self.frames}")
+            self.has_depth = torch.isfinite(depth).double()
+            self.depth = torch.nan_to_num(depth)
         # A frame counts as observed with enough keypoints to pin its rigid pose.
         self.observed = torch.zeros(self.frames, dtype=torch.bool)
         if joints3d is not None:
@@ -374,6 +387,9 @@ class _Problem:
                                         robust_factor * s.keypoint_robust)
                 parts.append((self.conf2d[index, :, None].sqrt() * error).flatten(1)
                              / s.keypoint_sigma)
+            if self.depth is not None:
+                error = joints[..., 2].mean(1) - self.depth[index]
+                parts.append((self.has_depth[index] * error / s.depth_sigma)[:, None])
             return torch.cat(parts, 1)
 
         return function
@@ -388,6 +404,7 @@ def fit_hand(
     betas=None,  # [num_betas] start (and, when not fitted, fixed) shape; default zeros
     landmarks=None,  # (global_orient [M, 3], keypoints [M, 21, 3]) → where the 2D keypoints sit
     start: HandFit | None = None,  # a fit of the same frames to start from (skips stage 1)
+    depth=None,  # [T] target mean keypoint depth (m), NaN = none; needs keypoints2d or joints3d
 ) -> HandFit:
     """Fit pose, shape, translation and global orientation to keypoints (module docstring).
 
@@ -400,7 +417,7 @@ def fit_hand(
         raise InputError("fit_hand: give joints3d and/or keypoints2d")
     settings = settings or FitSettings()
     model = _as_double(model)
-    problem = _Problem(model, settings, joints3d, keypoints2d, camera, landmarks)
+    problem = _Problem(model, settings, joints3d, keypoints2d, camera, landmarks, depth)
     frames, observed = problem.frames, problem.observed
     if betas is None and start is not None:
         betas = start.betas
