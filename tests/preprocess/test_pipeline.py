@@ -136,3 +136,39 @@ def test_detector_finds_no_hand_in_noise(tmp_path, capsys):
         write_image(frames / f"{t:03d}.png", rng.integers(0, 255, (96, 96, 3), dtype=np.uint8))
     assert main(["preprocess", str(frames), "--out", str(tmp_path / "s"), "--quiet"]) == 2
     assert "no hand found" in capsys.readouterr().err
+
+
+def test_squeezed_keypoints_the_skin_brings_the_hand_back(tiny_sequence, tmp_path, monkeypatch):
+    """The tiny sequence's keypoints squeezed to 0.7 of their spread about their centroid (a
+    detector under occlusion): fitted alone, the hand lands about 1/0.7 too far; the visible
+    skin (hand_depth.py) brings it and the object back towards the camera, and says so."""
+    from hold.preprocess import hand_depth
+
+    seq, gt = load_sequence(tiny_sequence), load_ground_truth(tiny_sequence)
+    keypoints = seq.init.hand_keypoints2d.copy()
+    centre = np.nanmean(keypoints[..., :2], axis=1, keepdims=True)
+    keypoints[..., :2] = centre + 0.7 * (keypoints[..., :2] - centre)
+    np.save(tmp_path / "squeezed.npy", keypoints)
+    options = dict(K_file=str(tiny_sequence / "meta.json"), keypoints=str(tmp_path / "squeezed.npy"), crop="none",
+                   max_size=None, progress=False, video=False, overlay=False)
+
+    def depth_ratio(folder):
+        joints = load_sequence(folder).init.hand_joints
+        ok = np.isfinite(joints[:, 0, 0])
+        return float(np.median(joints[ok, :, 2].mean(-1) / gt.hand_joints[ok, :, 2].mean(-1)))
+
+    summary = preprocess(tiny_sequence / "images", tmp_path / "checked", PreprocessOptions(**options))
+    with monkeypatch.context() as patch:
+        patch.setattr(hand_depth, "DEADBAND", 0.0)  # the check never acts
+        unchecked = preprocess(tiny_sequence / "images", tmp_path / "unchecked", PreprocessOptions(**options))
+    assert unchecked["hand_depth"]["status"].startswith("kept")
+    assert depth_ratio(tmp_path / "unchecked") > 1.25  # measured 1.34; checked 1.10
+    assert summary["hand_depth"]["status"].startswith("moved"), summary["hand_depth"]
+    assert depth_ratio(tmp_path / "checked") < 1.2
+    assert "from the visible skin" in load_sequence(tmp_path / "checked").meta.provenance["hand"]
+    # the object moved with the hand: its depth relative to the hand's is about kept
+    def object_over_hand(folder):
+        s = load_sequence(folder)
+        ok = np.isfinite(s.init.hand_joints[:, 0, 0])
+        return float(np.median(s.init.object_poses[ok, 2, 3] / s.init.hand_joints[ok, :, 2].mean(-1)))
+    assert abs(object_over_hand(tmp_path / "checked") - object_over_hand(tmp_path / "unchecked")) < 0.1
