@@ -149,6 +149,28 @@ def _data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+def _jpeg_uri(path: Path, max_width: int = 1024) -> str:
+    """An image file as a JPEG data URI at most ``max_width`` wide (the front-end's contact sheet
+    is a 2048 px PNG: 4x the rest of the report)."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image.shape[1] > max_width:
+        image = cv2.resize(image, (max_width, round(image.shape[0] * max_width / image.shape[1])),
+                           interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise RuntimeError(f"{path}: could not encode as JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
+
+
+def inputs_table(provenance: dict) -> str:
+    """HTML rows saying where each input came from (meta.json ``provenance``: K, hand, masks,
+    object poses, prompts; a front-end's decisions, e.g. a hand moved by its skin check)."""
+    return "".join(f"<tr><td>{html.escape(str(key))}</td><td>{html.escape(str(value))}</td></tr>"
+                   for key, value in provenance.items())
+
+
 def write_report(seq, result_dir: Path, history: list, summary: dict, fps: float = 10.0) -> Path:
     """Write overlay.mp4, turntable.mp4, turntable.png, loss.svg and report.html (one file that
     embeds all of them) into result_dir. Returns the report's path."""
@@ -167,6 +189,8 @@ def write_report(seq, result_dir: Path, history: list, summary: dict, fps: float
     metrics = summary.get("metrics") or {}
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{v:.3f}</td></tr>"
                    for k, v in metrics.items() if isinstance(v, (int, float)))
+    inputs = inputs_table(seq.meta.provenance or {})
+    front_end = Path(seq.root) / "debug" / "overlay.png"  # what hold-fast preprocess found
     timings = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1f} s</td></tr>"
                       for k, v in summary.get("timings_s", {}).items())
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>hold-fast report</title>
@@ -175,6 +199,9 @@ img,video{{max-width:100%}} td{{padding:2px 12px}} h2{{margin-top:1.5em}}</style
 <h1>hold-fast reconstruction</h1>
 <p>Sequence: <code>{html.escape(str(seq.root))}</code>, {seq.num_frames} frames,
 {seq.meta.image_size[0]}×{seq.meta.image_size[1]} px.</p>
+{'<h2>Inputs</h2><table>' + inputs + '</table>' if inputs else ''}
+{'<h2>What the front-end found</h2><img src="' + _jpeg_uri(front_end) + '">'
+ if front_end.is_file() else ''}
 <h2>Reconstruction on the input frames</h2>
 <video controls loop autoplay muted src="{_data_uri(result_dir / 'overlay.mp4', 'video/mp4')}"></video>
 <img src="{_data_uri(result_dir / 'overlay.png', 'image/png')}">

@@ -31,3 +31,14 @@ def test_turntable_stands_the_object_on_its_longest_side_with_the_videos_up_on_t
 
     flipped = vertices @ principal_turn(vertices, up=-tip_direction).T
     assert flipped[len(body.vertices):, 1].max() > flipped[: len(body.vertices), 1].max()
+
+
+def test_the_inputs_table_says_where_each_input_came_from():
+    from hold.pipeline.report import inputs_table
+
+    rows = inputs_table({"K": "sfm", "hand": "mediapipe + IK; depth × 0.69 from the visible skin",
+                         "masks": "auto <GrabCut> & co"})
+    assert rows.count("<tr>") == 3
+    assert "<td>K</td><td>sfm</td>" in rows and "depth × 0.69 from the visible skin" in rows
+    assert "&lt;GrabCut&gt; &amp; co" in rows and "<GrabCut>" not in rows  # escaped, not markup
+    assert inputs_table({}) == ""
