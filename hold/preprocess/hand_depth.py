@@ -3,7 +3,7 @@
 From 2D keypoints alone a hand's depth rests on their spread: the hand model has a metric size,
 so a smaller keypoint skeleton means a farther hand. A detector squeezes the skeleton when the
 hand is partly hidden (the built-in-hand drill video: the wrist bent under the grip, the wrist
-landmark on the knuckles, the skeleton 0.6–0.7 of the true one) and the hand is fitted up to
+landmark on the knuckles, the skeleton 0.6–0.8 of the true one) and the hand is fitted up to
 twice as far as it is; the object's scale follows the hand (align.fit_object_scale).
 
 The skin does not depend on the landmarks. The hand's visible skin (skin-coloured pixels that
@@ -22,9 +22,9 @@ are those where the hand is in plain view. The frames are tied by the object: a 
 keeps the hand at one place in its frame, so the object's poses give every frame's hand depth up
 to one common factor (``coupled_scale``), and that factor must satisfy the tight frames' bounds.
 Without object poses from the images the hand's own depths are the coupling (one factor for all
-frames). A factor above ``DEADBAND`` is left alone: the benchmark's hands, fitted within 15 % of
-their depth, have bounds ≥ 0.92 at the chosen quantile, and the real bulb clip's 0.92–1.04
-(docs/FRONTEND.md, "The hand's depth from its skin").
+frames). A factor above ``DEADBAND`` is left alone: on the ten benchmark videos (hands fitted
+within about 15 % of their depth) the chosen quantile is 0.91–1.08, on the real bulb clip
+0.93–0.97 (docs/FRONTEND.md, "The hand's depth from its skin").
 """
 
 from __future__ import annotations
