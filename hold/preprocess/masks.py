@@ -25,6 +25,7 @@ label or colour PNGs, or per-class binary folders).
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,12 +257,10 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
     skin = skin_distance < SKIN_THRESHOLD
     arm_skin = skin | (skin_model.shade_distance(lab) < SKIN_THRESHOLD)
 
-    labels = np.zeros((T, H, W), np.uint8)
-    skin_area = np.zeros(T, np.int64)
-    for t in tqdm(range(T), desc="masks", unit="frame", disable=not progress):
+    def label_frame(t: int) -> tuple[np.ndarray, int]:
         silhouette = hand_silhouettes[t]
         touching = cv2.dilate(silhouette.astype(np.uint8), _disk(3)) > 0
-        skin_area[t] = _largest_components_near(skin[t] & changed[t] & ~forearm[t], touching, 10).sum()
+        skin_area = int(_largest_components_near(skin[t] & changed[t] & ~forearm[t], touching, 10).sum())
         sil_grown = cv2.dilate(silhouette.astype(np.uint8), _disk(max(2, round(0.12 * hand_len)))) > 0
         fg = cv2.morphologyEx(changed[t].astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
         fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_CLOSE, _disk(2)) > 0
@@ -275,8 +274,19 @@ def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.nd
             hand, obj = _grabcut(images[t], hand, obj, arm, skin_distance[t], arm_skin[t], sil_grown,
                                  forearm[t], anchor, hand_len, unseen)
         obj = _fill_holes(obj) & ~hand
-        labels[t][obj] = LABEL_OBJECT
-        labels[t][hand] = LABEL_HAND
+        frame = np.zeros((H, W), np.uint8)
+        frame[obj] = LABEL_OBJECT
+        frame[hand] = LABEL_HAND
+        return frame, skin_area
+
+    # Frames are independent and OpenCV releases the GIL (GrabCut is most of the time): a thread
+    # per core. Each GrabCut seeds its thread's own RNG (cv2.setRNGSeed is per thread), so the
+    # labels do not depend on the thread count.
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        done = list(tqdm(pool.map(label_frame, range(T)), total=T, desc="masks", unit="frame",
+                         disable=not progress))
+    labels = np.stack([frame for frame, _ in done])
+    skin_area = np.array([area for _, area in done], np.int64)
     info = {"method": "auto: background median + change + skin model + GrabCut" if refine
             else "auto: background median + change + skin model",
             "noise_lab": round(noise, 3), "threshold_lab": round(threshold, 3),

@@ -288,9 +288,14 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         poses[:, :3, 3] *= factor
         points = None if points is None else points * factor
         provenance["hand"] += f"; depth × {factor:.2f} from the visible skin"
-        if imported_masks is None:  # the hand label follows the fitted silhouette: redo it
+        if imported_masks is None:  # the hand label follows the fitted silhouette: redo it (the
+            # object's growth check again only if it was used: it is a third of the masks' time)
+            growth = mask_info.get("grown_object")
+            grow = bool(growth and growth.get("used"))
             labels, mask_info, _, silhouettes = _labels(fs, track, K, options, prompts, typed_prompts, None,
-                                                        provenance)
+                                                        provenance, grow=grow)
+            if growth is not None and not grow:
+                mask_info["grown_object"] = growth
     clock = lap("object_poses", clock)
 
     # 8. write
@@ -359,10 +364,12 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def _labels(fs, track: hand3d.HandTrack, K: np.ndarray, options: PreprocessOptions, prompts: list,
-            typed_prompts: list[str], imported_masks: np.ndarray | None, provenance: dict[str, str]):
+            typed_prompts: list[str], imported_masks: np.ndarray | None, provenance: dict[str, str],
+            grow: bool = True):
     """The sequence's labels [T, H, W] from the fitted hand ``track`` (or the imported masks),
     with the masks' info, the visible skin per frame [T] (hand_depth.py) and the fitted hand's
-    silhouettes [T, H, W]; sets ``provenance["masks"]`` (and ``["prompts"]``)."""
+    silhouettes [T, H, W]; sets ``provenance["masks"]`` (and ``["prompts"]``). ``grow``: check
+    whether the automatic object label is a fragment to grow (prompt_masks)."""
     W, H = fs.size
     silhouettes = np.stack([hand3d.rasterize_mesh(track.vertices[t], track.faces, K, (W, H)) for t in range(len(fs))])
     joints2d = track.joints @ K.T
@@ -378,7 +385,7 @@ def _labels(fs, track: hand3d.HandTrack, K: np.ndarray, options: PreprocessOptio
         labels, mask_info, skin_area = result.labels, result.info, result.hand_skin_area
         provenance["masks"] = "auto (static-camera background model, fitted hand + skin colour, GrabCut)" \
             if options.grabcut else "auto (static-camera background model, fitted hand + skin colour)"
-        if not prompts:
+        if not prompts and grow:
             grown, mask_info["grown_object"] = prompt_masks.grow_automatic_object(
                 fs.images, labels == LABEL_OBJECT, labels == LABEL_HAND, joints2d)
             if grown is not None:
