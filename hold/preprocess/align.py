@@ -182,8 +182,8 @@ def carry_hand_with_object(joints: np.ndarray, seen: np.ndarray, object_poses: n
 def mask_consistency(labels: np.ndarray, poses: np.ndarray, K: np.ndarray) -> float:
     """How well one rigid object explains the masks along the poses [T, 4, 4] (object → camera):
     the share of the object pixels that the voting visual hull carved along these poses covers
-    when projected back (``visual_hull.mask_coverage``, mean over frames, as ``object_hull`` reports it; 0 when the masks and
-    the poses agree on no point). Poses that follow the object keep a hull that reprojects onto
+    when projected back (``visual_hull.mask_coverage``, mean over frames, as ``object_hull``
+    reports it; 0 when the masks and the poses agree on no point). Poses that follow the object keep a hull that reprojects onto
     every mask; poses that turn the wrong way carve it down to what all frames happen to share.
     A global scale of the translations does not change it. labels [T, H, W] uint8; K [3, 3]."""
     try:

@@ -76,7 +76,7 @@ def coupled_scale(bounds: np.ndarray, hand_centres: np.ndarray, observed: np.nda
             local = np.einsum("tij,tj->ti", inverse[:, :3, :3], hand_centres[have]) + inverse[:, :3, 3]
             grip = np.median(local, axis=0)  # the hand's place in the object's frame
             placed = np.einsum("tij,j->ti", object_poses[:, :3, :3], grip) + object_poses[:, :3, 3]
-            coupled = np.where(np.isfinite(placed[:, 2]), placed[:, 2], np.nan)
+            coupled = placed[:, 2]  # NaN where the object has no pose
             how = "object"
     allowed = bounds * depth / coupled
     use = observed & np.isfinite(allowed) & (coupled > 0)

@@ -277,10 +277,9 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     # 7b. the hand's depth against its visible skin, tied across frames by the object's poses
     # (hand_depth.py): a detector that squeezes the hand's keypoints puts it too far, and the
     # object's scale with it; both move towards the camera together.
-    from_sfm = poses is not None and "sfm" in pose_provenance
     bounds = hand_depth.depth_bounds(silhouettes.sum((1, 2)), skin_area)
     factor, depth_targets, depth_info = hand_depth.coupled_scale(
-        bounds, track.joints.mean(1), track.observed, poses if from_sfm else None)
+        bounds, track.joints.mean(1), track.observed, poses if "sfm" in pose_provenance else None)
     if factor < 1.0:
         scale = np.where(np.isfinite(depth_targets), depth_targets / track.joints[:, :, 2].mean(1), 1.0)
         track, joints_track = _lift(keypoints, K, (W, H), landmarks, (track, joints_track), scale, depth_targets)
