@@ -45,6 +45,9 @@ SKIN_EXTENSION_THRESHOLD = 2.0
 SKIN_EXTENSION_REACH = 0.5  # hand lengths beyond the grown silhouette that skin may join the hand
 REACH_EXCLUSION = 0.9  # hand lengths around the fingertips kept out of the first background estimate
 MIN_THRESHOLD = 4.0  # CIELAB units: the smallest colour change that counts as foreground
+# Background within this many hand lengths of both the hand and the object label is marked
+# ignore (``contact_band``): about half a finger's width.
+CONTACT_BAND = 0.1
 
 
 @dataclass
@@ -210,6 +213,39 @@ def _fill_holes(binary: np.ndarray) -> np.ndarray:
     cv2.floodFill(flood, None, (0, 0), 1)
     holes = flood[1:-1, 1:-1] == 0
     return binary | holes
+
+
+def contact_band(labels: np.ndarray, hand_len: float) -> tuple[np.ndarray, dict]:
+    """Mark as ignore the background pixels within ``CONTACT_BAND`` hand lengths (``hand_len``,
+    pixels) of both the hand and the object label, per frame; returns (labels [T, H, W] uint8,
+    a copy; info for the summary).
+
+    Where the fingers hold the object the labels are least sure: the object's part between and
+    under the fingers is shaded, often a different material (a bulb's grey neck and metal base
+    taken for wall on the real clip), and a "background" there tells the engine that nothing
+    is where the fingers hold something, so training carves the held part away. Ignored pixels
+    neither carve nor support (the visual hull abstains; training skips their colour and
+    semantic terms): the hand–object contact and the views where that part is seen decide."""
+    radius = max(1.0, CONTACT_BAND * hand_len)
+    out = labels.copy()
+    marked = 0
+    for t in range(len(labels)):
+        obj, hand = labels[t] == LABEL_OBJECT, labels[t] == LABEL_HAND
+        if not obj.any() or not hand.any():
+            continue
+        # on the window around both labels (the band lies within it): distance of each pixel
+        # to the nearest object / hand pixel
+        ys, xs = np.nonzero(obj | hand)
+        pad = int(np.ceil(radius)) + 1
+        y0, y1 = max(0, ys.min() - pad), ys.max() + pad + 1
+        x0, x1 = max(0, xs.min() - pad), xs.max() + pad + 1
+        window = labels[t, y0:y1, x0:x1]
+        near_obj = cv2.distanceTransform((window != LABEL_OBJECT).astype(np.uint8), cv2.DIST_L2, 5) <= radius
+        near_hand = cv2.distanceTransform((window != LABEL_HAND).astype(np.uint8), cv2.DIST_L2, 5) <= radius
+        band = near_obj & near_hand & (window == LABEL_BACKGROUND)
+        out[t, y0:y1, x0:x1][band] = LABEL_IGNORE
+        marked += int(band.sum())
+    return out, {"contact_band_px": round(radius, 2), "contact_band_pixels_per_frame": round(marked / max(1, len(labels)), 1)}
 
 
 def auto_masks(images: np.ndarray, hand_silhouettes: np.ndarray, joints2d: np.ndarray,

@@ -296,6 +296,12 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
             if growth is not None and not grow:
                 mask_info["grown_object"] = growth
     clock = lap("object_poses", clock)
+    if imported_masks is None:  # where the fingers meet the object neither label is sure (a user's masks are kept)
+        projected = track.joints @ K.T
+        projected = projected[..., :2] / projected[..., 2:]
+        hand_len = float(np.nanmedian(np.linalg.norm(projected[:, 9] - projected[:, 0], axis=-1)))
+        labels, mask_info["contact_band"] = masks.contact_band(labels, hand_len)
+        provenance["masks"] += "; background where hand and object meet: ignore"
 
     # 8. write
     # Every frame gets a hand. Frames without keypoints are "filled" by the IK's temporal prior

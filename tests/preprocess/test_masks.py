@@ -110,3 +110,39 @@ def test_grabcut_does_not_trust_change_where_the_background_was_guessed():
     assert (trusting & patch).sum() / patch.sum() > 0.6  # sure seeds: the eroded patch stays object
     assert (guessing & patch).sum() / patch.sum() < 0.1
     assert (guessing & obj_true).sum() / obj_true.sum() > 0.9
+
+
+def test_contact_band_ignores_only_background_between_hand_and_object():
+    """A gap of background between an object block and a hand block: the gap's pixels within
+    the band of both become ignore; everything else, and a frame with no object, is unchanged."""
+    from hold.io.sequence import LABEL_BACKGROUND, LABEL_HAND, LABEL_IGNORE, LABEL_OBJECT
+    from hold.preprocess.masks import CONTACT_BAND, contact_band
+
+    labels = np.zeros((2, 60, 80), np.uint8)
+    labels[:, 10:50, 5:30] = LABEL_OBJECT
+    labels[:, 10:50, 34:70] = LABEL_HAND  # columns 30..33: a 4-px gap of background
+    labels[1][labels[1] == LABEL_OBJECT] = LABEL_BACKGROUND  # frame 1: no object
+    hand_len = 5.0 / CONTACT_BAND  # band radius 5 px
+    out, info = contact_band(labels, hand_len)
+
+    assert info["contact_band_px"] == 5.0
+    gap = out[0, 10:50, 30:34]
+    assert (gap == LABEL_IGNORE).all()  # every gap pixel is within 5 px of both blocks
+    assert (out[0, 10:50, 5:30] == LABEL_OBJECT).all() and (out[0, 10:50, 34:70] == LABEL_HAND).all()
+    # above the blocks: within 5 px of both only near the gap's columns
+    assert (out[0, 8:10, 31:33] == LABEL_IGNORE).all() and (out[0, 8:10, 40:] == 0).all()
+    assert (out[0, 0:4] == LABEL_BACKGROUND).all()  # 6+ px above both blocks
+    assert (out[0, :, 0:5] == LABEL_BACKGROUND).all() and (out[0, :, 70:] == LABEL_BACKGROUND).all()
+    assert np.array_equal(out[1], labels[1])
+    assert np.array_equal(labels[0, 10:50, 30:34], np.zeros((40, 4), np.uint8))  # input untouched
+
+
+def test_contact_band_leaves_a_wide_gap_alone():
+    from hold.io.sequence import LABEL_HAND, LABEL_OBJECT
+    from hold.preprocess.masks import CONTACT_BAND, contact_band
+
+    labels = np.zeros((1, 40, 80), np.uint8)
+    labels[0, 10:30, 0:20] = LABEL_OBJECT
+    labels[0, 10:30, 32:60] = LABEL_HAND  # a 12-px gap, more than twice the 5-px band
+    out, info = contact_band(labels, 5.0 / CONTACT_BAND)
+    assert np.array_equal(out, labels) and info["contact_band_pixels_per_frame"] == 0

@@ -9,7 +9,7 @@ import pytest
 
 from hold.cli.main import main
 from hold.io.images import write_image
-from hold.io.sequence import LABEL_HAND, LABEL_OBJECT, load_ground_truth, load_sequence
+from hold.io.sequence import LABEL_HAND, LABEL_IGNORE, LABEL_OBJECT, load_ground_truth, load_sequence
 from hold.io.video import write_video
 from hold.preprocess import PreprocessOptions, preprocess
 
@@ -39,6 +39,15 @@ def test_synthetic_sequence_is_valid_and_close_to_the_truth(tiny_sequence, synth
     predicted, expected = seq.load_masks(), truth.load_masks()
     assert _iou(predicted == LABEL_HAND, expected == LABEL_HAND) > 0.6
     assert _iou(predicted == LABEL_OBJECT, expected == LABEL_OBJECT) > 0.6
+    # the contact band: ignore only where hand and object meet (near both in the truth), never
+    # over the true background far from them
+    ignored = predicted == LABEL_IGNORE
+    assert ignored.any()
+    near = np.stack([(cv2.dilate((m == LABEL_HAND).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0)
+                     & (cv2.dilate((m == LABEL_OBJECT).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0)
+                     for m in expected])
+    assert (ignored & near).sum() > 0.9 * ignored.sum()
+    assert "ignore" in seq.meta.provenance["masks"]
     joints = seq.init.hand_joints
     ok = np.isfinite(joints[:, 0, 0])
     assert ok.sum() >= 6  # 5 % of the synthetic keypoint rows are NaN: those stay NaN
