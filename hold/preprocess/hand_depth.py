@@ -25,6 +25,14 @@ Without object poses from the images the hand's own depths are the coupling (one
 frames). A factor above ``DEADBAND`` is left alone: on the ten benchmark videos (hands fitted
 within about 15 % of their depth) the chosen quantile is 0.91–1.08, on the real bulb clip
 0.93–0.97 (docs/FRONTEND.md, "The hand's depth from its skin").
+
+One factor cannot repair a few frames that drift while the rest are right. From 2D keypoints
+the hand's depth is weakly held (by its size), and the IK's temporal prior (on accelerations)
+lets it ramp for free: the potted meat can's video has the hand at 1.14 m on frame 1 while the
+object that holds it is at 0.53 m, falling linearly to the truth by frame 15. The skin does
+not see it (it is counted near the fitted hand, which is small when far). The object does: a
+held hand stays at one place in the object's frame, and a frame more than ``STRAY_RATIO`` off
+the depth that place gives is moved there on its own (``stray_frames``).
 """
 
 from __future__ import annotations
@@ -41,6 +49,11 @@ MIN_FRAMES = 4  # frames with a bound needed before the hand is moved
 # right). The worst squeeze measured (the drill video's hidden-wrist frames) is 0.58-0.7 of the
 # skeleton: a detector that squeezes a hand more than that has lost it.
 MIN_FACTOR = 0.6
+# A frame whose fitted depth is off the object-held depth by more than this factor (either way)
+# is moved there alone: far beyond a regrasp or fingers turning the object (a hand moves a few
+# cm in the object's frame, 5–10 % of its depth), well within the drift measured (2.15x).
+STRAY_RATIO = 1.25
+MAX_FRAME_MOVE = 2.5  # … and by at most this factor: beyond it the coupling itself is suspect
 
 
 def depth_bounds(silhouette_area: np.ndarray, skin_area: np.ndarray) -> np.ndarray:
@@ -64,7 +77,8 @@ def coupled_scale(bounds: np.ndarray, hand_centres: np.ndarray, observed: np.nda
     hand held at its median place in the object's frame (or the fitted depths without object
     poses); frame t allows at most the factor b_t z_t / ẑ_t of them, and c is the ``QUANTILE`` of
     those, at least ``MIN_FACTOR``. The targets are c ẑ_t on the observed frames when
-    c < ``DEADBAND``, else none."""
+    c < ``DEADBAND``; else ẑ_t on the frames that stray from it (``stray_frames``; object
+    coupling only), none elsewhere."""
     T = len(hand_centres)
     depth = hand_centres[:, 2].astype(np.float64)
     coupled = depth.copy()
@@ -91,8 +105,27 @@ def coupled_scale(bounds: np.ndarray, hand_centres: np.ndarray, observed: np.nda
     info["bounds_q10_q50_q90"] = [round(float(q), 4) for q in np.quantile(allowed[use], (0.1, 0.5, 0.9))]
     if factor >= DEADBAND:
         info["status"] = "kept: the skin agrees with the fitted depth"
+        if how == "object":
+            stray = stray_frames(depth, coupled, observed & np.isfinite(coupled) & np.isfinite(depth))
+            if stray.any():
+                targets[stray] = coupled[stray]
+                info["frames_moved_alone"] = [int(t) for t in np.flatnonzero(stray)]
+                info["status"] += (f"; {int(stray.sum())} frame(s) over {STRAY_RATIO}x off the depth "
+                                   "where the object holds the hand")
         return 1.0, targets, info
     targets = np.where(observed & np.isfinite(coupled), factor * coupled, np.nan)
     info["status"] = f"moved: the visible skin puts the hand at {factor:.2f} of its coupled depth"
     info["median_depth_change"] = round(float(np.nanmedian(targets / depth)), 4)
     return factor, targets, info
+
+
+def stray_frames(depth: np.ndarray, coupled: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """[T] bool: frames whose fitted hand is far from where the object holds it.
+
+    ``depth`` [T] the fitted depths z_t, ``coupled`` [T] the depths ẑ_t of the hand held at its
+    median place in the object's frame (from the images' object poses), ``usable`` [T] the
+    observed frames with both. A frame strays when z_t / ẑ_t lies outside [1/STRAY_RATIO,
+    STRAY_RATIO] but within [1/MAX_FRAME_MOVE, MAX_FRAME_MOVE]."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.abs(np.log(depth / coupled))
+        return usable & (ratio > np.log(STRAY_RATIO)) & (ratio <= np.log(MAX_FRAME_MOVE))

@@ -280,6 +280,7 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
     bounds = hand_depth.depth_bounds(silhouettes.sum((1, 2)), skin_area)
     factor, depth_targets, depth_info = hand_depth.coupled_scale(
         bounds, track.joints.mean(1), track.observed, poses if "sfm" in pose_provenance else None)
+    stray = np.isfinite(depth_targets) if factor >= 1.0 else np.zeros(len(fs), bool)
     if factor < 1.0:
         scale = np.where(np.isfinite(depth_targets), depth_targets / track.joints[:, :, 2].mean(1), 1.0)
         track, joints_track = _lift(keypoints, K, (W, H), landmarks, (track, joints_track), scale, depth_targets)
@@ -287,6 +288,20 @@ def preprocess(source: str | os.PathLike, out_dir: str | os.PathLike,
         poses[:, :3, 3] *= factor
         points = None if points is None else points * factor
         provenance["hand"] += f"; depth × {factor:.2f} from the visible skin"
+    elif stray.any():
+        # A hand far from where the object holds it (hand_depth.stray_frames): its keypoints
+        # are squeezed or drifted, and a fit pulled to the object's depth through them bends
+        # the hand (measured: the object's CD 0.57 -> 1.75 cm^2 on the potted meat can). They
+        # are dropped; the frames are carried with the object like undetected ones (step 8).
+        ratio = track.joints[:, :, 2].mean(1) / depth_targets
+        for t in np.flatnonzero(stray):
+            rejected[int(t)] = f"hand at {ratio[t]:.2f}x the depth where the object holds it"
+        keypoints = keypoints.copy()
+        keypoints[stray] = np.nan
+        found = found & ~stray
+        track, joints_track = _lift(keypoints, K, (W, H), landmarks, (track, joints_track))
+        provenance["hand"] += f"; {int(stray.sum())} frame(s) far from where the object holds the hand dropped"
+    if factor < 1.0 or stray.any():
         if imported_masks is None:  # the hand label follows the fitted silhouette: redo it (the
             # object's growth check again only if it was used: it is a third of the masks' time)
             growth = mask_info.get("grown_object")

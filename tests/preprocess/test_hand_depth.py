@@ -87,3 +87,30 @@ def test_an_overcounted_skin_moves_the_hand_at_most_min_factor():
     factor, targets, info = hand_depth.coupled_scale(bounds, truth, np.ones(T, bool), None)
     assert info["bound_quantile"] == 0.25 and factor == hand_depth.MIN_FACTOR
     assert np.allclose(targets, hand_depth.MIN_FACTOR * truth[:, 2])
+
+
+def test_frames_that_drift_alone_move_to_where_the_object_holds_the_hand():
+    """Frames 3–6 fitted at twice their depth, frame 20 at 1.2x (within STRAY_RATIO), frame 9 at
+    3x (beyond MAX_FRAME_MOVE), the rest at the truth, every frame's skin within its silhouette:
+    the common factor stays 1, frames 3–6 get the object-held depth (the truth), no other frame
+    gets a target. A frame whose skin is overcounted (a forearm joined to it) but whose fit is
+    right is not moved: the object holds it where it was fitted."""
+    poses, truth = _held_object(seed=4)
+    T = len(truth)
+    squeeze = np.ones(T)
+    squeeze[3:7] = 2.0
+    squeeze[20] = 1.2
+    squeeze[9] = 3.0
+    fitted = truth * squeeze[:, None]
+    full_true = 3000.0
+    silhouette = full_true / squeeze**2
+    skin = silhouette * 0.8
+    skin[12] = 4 * silhouette[12]  # bound 0.5 with the fit right
+    bounds = hand_depth.depth_bounds(silhouette, skin)
+    factor, targets, info = hand_depth.coupled_scale(bounds, fitted, np.ones(T, bool), poses)
+    assert factor == 1.0 and info["frames_moved_alone"] == [3, 4, 5, 6]
+    assert np.allclose(targets[3:7], truth[3:7, 2], rtol=1e-6)
+    assert np.isnan(np.delete(targets, [3, 4, 5, 6])).all()
+    # Without object poses the hand's own depths are the coupling: nothing says where they belong.
+    factor, targets, info = hand_depth.coupled_scale(bounds, fitted, np.ones(T, bool), None)
+    assert factor == 1.0 and np.isnan(targets).all() and "frames_moved_alone" not in info
