@@ -181,3 +181,34 @@ def test_squeezed_keypoints_the_skin_brings_the_hand_back(tiny_sequence, tmp_pat
         ok = np.isfinite(s.init.hand_joints[:, 0, 0])
         return float(np.median(s.init.object_poses[ok, 2, 3] / s.init.hand_joints[ok, :, 2].mean(-1)))
     assert abs(object_over_hand(tmp_path / "checked") - object_over_hand(tmp_path / "unchecked")) < 0.1
+
+
+def test_frames_far_from_where_the_object_holds_the_hand_are_dropped(tiny_sequence, tmp_path, monkeypatch):
+    """Frames that hand_depth.stray_frames flags (here forced: frames 2 and 5, the common factor
+    at 1) lose their keypoints: rejected with the reason, no keypoints written, their hand
+    carried or filled like an undetected frame, and the provenance says so."""
+    from hold.preprocess import hand_depth
+
+    original = hand_depth.coupled_scale
+
+    def flag_two(bounds, centres, observed, poses):
+        _, _, info = original(bounds, centres, observed, poses)
+        targets = np.full(len(centres), np.nan)
+        targets[[2, 5]] = centres[[2, 5], 2] / 2  # the object holds the hand at half its fitted depth
+        return 1.0, targets, info
+
+    monkeypatch.setattr(hand_depth, "coupled_scale", flag_two)
+    options = PreprocessOptions(K_file=str(tiny_sequence / "meta.json"),
+                                keypoints=str(tiny_sequence / "init" / "hand_keypoints2d.npy"), crop="none",
+                                max_size=None, progress=False, video=False, overlay=False)
+    preprocess(tiny_sequence / "images", tmp_path / "out", options)
+    seq = load_sequence(tmp_path / "out")
+    rejected = seq.init.provenance["rejected_keypoints"]
+    assert set(rejected) == {"2", "5"} and all("2.00x the depth where the object holds it" in v
+                                               for v in rejected.values())
+    assert np.isnan(seq.init.hand_keypoints2d[[2, 5]]).all()
+    assert np.isfinite(seq.init.hand_keypoints2d[[0, 1, 3, 4, 6, 7], :, :2]).all()
+    hands = seq.init.provenance["hand"]
+    assert hands[2] in ("carried", "filled") and hands[5] in ("carried", "filled") and hands[0] == "detected"
+    assert np.isfinite(seq.init.hand_joints).all()
+    assert "far from where the object holds the hand dropped" in seq.meta.provenance["hand"]
