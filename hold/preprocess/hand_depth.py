@@ -32,7 +32,11 @@ lets it ramp for free: the potted meat can's video has the hand at 1.14 m on fra
 object that holds it is at 0.53 m, falling linearly to the truth by frame 15. The skin does
 not see it (it is counted near the fitted hand, which is small when far). The object does: a
 held hand stays at one place in the object's frame, and a frame more than ``STRAY_RATIO`` off
-the depth that place gives is moved there on its own (``stray_frames``).
+the depth that place gives is flagged (``stray_frames``). The front-end drops that frame's
+keypoints and carries the hand there with the object, as on a frame the detector missed: pulling
+the fit to the right depth through the same squeezed keypoints bent the hand instead
+(hold/preprocess/pipeline.py, step 7b; docs/FRONTEND.md, "A hand far from where the object holds
+it").
 """
 
 from __future__ import annotations
