@@ -27,7 +27,7 @@ from hold.io.mirror import engine_view
 from hold.io.sequence import has_ground_truth, load_sequence
 from hold.refine.refine import RefineConfig, refine_poses
 from hold.train.checkpoint import load_checkpoint, run_with_checkpoints, save_checkpoint
-from hold.train.config import TrainConfig
+from hold.train.config import TrainConfig, typed_options
 from hold.train.setup import build_scene
 from hold.train.trainer import Trainer
 
@@ -95,13 +95,15 @@ class ReconstructConfig:
             raise InputError(f"{path}: unknown option(s) {unknown}; known: {sorted(known)}")
         train_overrides = {k: v for k, v in overrides.items() if v is not None}
         for name in ("coarse", "final"):
-            section = {**values.get(name, {}), **train_overrides}
+            section = typed_options(TrainConfig, {**values.get(name, {}), **train_overrides},
+                                    f"{path}: {name}")
             base = dataclasses.asdict(getattr(cfg, name))
             setattr(cfg, name, TrainConfig.load(None, **{**base, **section}))
         refine = values.get("refine", {})
         unknown = sorted(set(refine) - {f.name for f in dataclasses.fields(RefineConfig)})
         if unknown:
             raise InputError(f"{path}: unknown refine option(s) {unknown}")
+        refine = typed_options(RefineConfig, refine, f"{path}: refine")
         cfg.refine = RefineConfig(**{**dataclasses.asdict(cfg.refine), **refine,
                                      **({"seed": train_overrides["seed"]}
                                         if "seed" in train_overrides else {})})

@@ -179,3 +179,22 @@ def test_fast_and_quality_exclude_each_other(tiny_sequence, tmp_path, capsys):
         main(["reconstruct", str(tiny_sequence), "--out", str(tmp_path / "o"), "--fast", "--quality"])
     assert exit_info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_config_numbers_as_yaml_writes_them_and_a_wrong_type_is_named(tmp_path):
+    """YAML reads `1e-4` (no dot) as a string: it is still the number meant; a value that is not
+    a number is one clear error naming the file, the section and the option."""
+    from hold.io.errors import InputError
+    from hold.pipeline import ReconstructConfig
+
+    config = tmp_path / "c.yaml"
+    config.write_text("coarse: {lr_grid: 1e-4, steps: 12.0}\nrefine: {w_contact: 2e-2}\n")
+    loaded = ReconstructConfig.load(config)
+    assert loaded.coarse.lr_grid == pytest.approx(1e-4) and loaded.coarse.steps == 12
+    assert isinstance(loaded.coarse.steps, int) and loaded.refine.w_contact == pytest.approx(0.02)
+    for text, message in (("final: {steps: many}", r"final: option steps: expected a number, got 'many'"),
+                          ("coarse: {steps: 2.5}", r"coarse: option steps: expected a whole number"),
+                          ("refine: {w_contact: true}", r"refine: option w_contact: expected a number")):
+        config.write_text(text + "\n")
+        with pytest.raises(InputError, match=message):
+            ReconstructConfig.load(config)
