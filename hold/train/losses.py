@@ -32,6 +32,19 @@ def eikonal(sdf_fn, points: torch.Tensor) -> torch.Tensor:
     return ((grad.norm(dim=1) - 1) ** 2).mean()
 
 
+def laplacian_l1(sdf_fn, points: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:
+    """mean |Δs| at points [N, 3] by central differences of ``step`` (in the unit of the points
+    and the SDF; the result is per that unit). Neuralangelo's curvature prior (Li et al., CVPR
+    2023), with its numerical second derivatives: the hash grid needs no third-order backward."""
+    n = points.shape[0]
+    offsets = torch.eye(3, device=points.device, dtype=points.dtype) * step
+    shifted = torch.cat([points, (points[:, None] + offsets).reshape(-1, 3),
+                         (points[:, None] - offsets).reshape(-1, 3)])
+    values = sdf_fn(shifted)
+    centre, plus, minus = values[:n], values[n:4 * n].reshape(n, 3), values[4 * n:].reshape(n, 3)
+    return ((plus + minus - 2 * centre[:, None]).sum(1) / (step * step)).abs().mean()
+
+
 def geman_mcclure(sq: torch.Tensor, sigma: float) -> torch.Tensor:
     """Robust ρ(r) = r² / (r² + σ²) of squared residuals."""
     return sq / (sq + sigma * sigma)
