@@ -166,6 +166,9 @@ def test_presets_scale_the_schedule_and_a_config_file_still_wins(tmp_path):
         (round(default.coarse.steps / 2), round(default.final.steps / 2), round(default.refine.iterations / 2))
     assert (quality.coarse.steps, quality.final.steps) == (2 * default.coarse.steps, 2 * default.final.steps)
     assert fast.mesh_resolution < default.mesh_resolution < quality.mesh_resolution
+    # The curvature prior shapes the coarse stage only: the final stage lets the images re-open
+    # what it closed (docs/ENGINE.md §2).
+    assert all(p.coarse.w_curvature > 0 and p.final.w_curvature == 0 for p in (default, fast, quality))
     config = tmp_path / "c.yaml"
     config.write_text("coarse:\n  steps: 7\n")
     loaded = ReconstructConfig.load(config, preset="fast", threads=1)

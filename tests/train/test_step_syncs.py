@@ -56,7 +56,8 @@ def test_training_step_syncs_stay_within_budget(tiny_sequence, monkeypatch):
     """Measured, not assumed: a .item(), float(tensor) or boolean mask added to the step shows up
     here. The op input checks (on for the CPU, off on a GPU) are what separates the two counts."""
     cfg = TrainConfig(steps=10, frames_per_step=2, rays_per_frame=64, object_grid=32,
-                      hand_refresh_every=1000, occupancy_warmup=4, threads=2)
+                      hand_refresh_every=1000, occupancy_warmup=4, threads=2,
+                      w_curvature=5e-4)  # the product's coarse stage has the curvature prior
     scene, data, _ = build_scene(load_sequence(tiny_sequence), cfg)
     trainer = Trainer(scene, data, cfg)
     assert trainer.check_op_inputs  # on the CPU the ops check their inputs
