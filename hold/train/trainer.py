@@ -167,13 +167,13 @@ class Trainer:
             if len(near):
                 pick = torch.randint(0, len(near), (n - n // 2,), generator=self.generator)
                 near = near[pick.to(dev, non_blocking=True)]
-            terms["eikonal"] = cfg.w_eikonal * losses.eikonal(obj.field.sdf,
-                                                              torch.cat([uniform, near]))
+            points = torch.cat([uniform, near])
+            terms["eikonal"] = cfg.w_eikonal * losses.eikonal(obj.field.sdf, points)
             if cfg.w_curvature > 0:
                 # In field units, then per metre (a field unit is obj.scale metres; a tensor,
                 # so that no value is read back from the device).
                 terms["curvature"] = cfg.w_curvature / obj.scale * losses.laplacian_l1(
-                    obj.field.sdf, torch.cat([uniform, near]), cfg.curvature_step / obj.scale)
+                    obj.field.sdf, points, cfg.curvature_step / obj.scale)
         if cfg.w_hand_prior > 0 and len(out.hand_residual):
             terms["hand_prior"] = cfg.w_hand_prior * out.hand_residual.abs().mean() * 100
         hand = scene.hand
