@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ._device import require_cuda
-from .reconstruct_cmd import add_preset_arguments
+from .reconstruct_cmd import add_object_shape_argument, add_preset_arguments
 
 
 def add_parser(sub) -> None:
@@ -37,6 +37,7 @@ def add_parser(sub) -> None:
                         "from its checkpoint (default 2)")
     p.add_argument("--seed", type=int, help="random seed (CPU runs reproduce with the same threads)")
     add_preset_arguments(p)
+    add_object_shape_argument(p)
     p.add_argument("--no-report", action="store_true", help="skip each input's videos and report")
     p.set_defaults(run=run)
 
@@ -53,6 +54,7 @@ def run(args) -> int:
     root = Path(args.out)
     tasks = plan_tasks(args.inputs, root)
     cfg = ReconstructConfig.load(args.config, preset=args.preset, seed=args.seed, threads=args.threads)
+    cfg.set_object_shape(args.object_shape)
     gpus = 0
     if args.device == "cuda":
         if args.ray in (None, "local"):

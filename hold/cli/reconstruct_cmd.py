@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
                    help="render a synthetic sequence (the mug, 48 frames of 256²) and reconstruct it "
                         "(about 3 min on 2 cores)")
     add_preset_arguments(p)
+    add_object_shape_argument(p)
     p.add_argument("--no-report", action="store_true", help="skip the videos and HTML report")
     p.add_argument("--hand", default="auto", choices=["right", "left", "auto", "builtin", "mano"],
                    help="which hand a video or image folder shows: right, left or auto (default: the "
@@ -37,6 +38,14 @@ def add_parser(sub) -> None:
     p.add_argument("--mano-dir", help="folder with MANO_RIGHT.pkl (or $HOLD_MANO_DIR)")
     add_prompt_arguments(p)
     p.set_defaults(run=run)
+
+
+def add_object_shape_argument(p) -> None:
+    """--object-shape: what the user knows of the object (ReconstructConfig.set_object_shape)."""
+    p.add_argument("--object-shape", default="any", choices=["any", "revolution"],
+                   help="revolution: the object is a surface of revolution (a bulb, a bottle, a can, a "
+                        "glass); the side no frame sees is completed by turning the seen side about the "
+                        "object's axis (docs/ENGINE.md §2). Default any: no assumption")
 
 
 def add_preset_arguments(p) -> None:
@@ -101,6 +110,7 @@ def run(args) -> int:
                            background_points=args.background_point)
         truth = ground_truth_for(source)
         cfg = ReconstructConfig.load(args.config, preset=args.preset, seed=args.seed, threads=args.threads)
+    cfg.set_object_shape(args.object_shape)
     if args.device == "cuda":
         cfg.coarse.device = cfg.final.device = "cuda"
     model = args.hand_model or (args.hand if args.hand in ("builtin", "mano") else None)

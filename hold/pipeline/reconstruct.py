@@ -37,6 +37,14 @@ SAMPLES_PER_STEP = 33_000
 # sequences, given inputs, mean CD 0.97 → 0.82 cm², F10 87.6 → 91.7 % (docs/ENGINE.md §2).
 COARSE_CURVATURE = 5e-4
 
+# Weight of the revolution prior (TrainConfig.w_revolution) in the final stage when the user
+# says the object is a surface of revolution (--object-shape revolution; docs/ENGINE.md §2).
+# Final stage only: its axis is fitted to the shape training made, not to the start from the
+# masks, which is flat in the depth no frame sees (the real bulb's start picked the viewing
+# direction as its axis and trained a disc).
+REVOLUTION_WEIGHT = 5.0
+OBJECT_SHAPES = ("any", "revolution")
+
 # preset → (factor on the training steps and refinement iterations, mesh resolution)
 PRESETS = {"fast": (0.5, 192), "default": (1.0, 256), "quality": (2.0, 320)}
 
@@ -118,6 +126,15 @@ class ReconstructConfig:
             if key in values:
                 setattr(cfg, key, values[key])
         return cfg
+
+    def set_object_shape(self, shape: str) -> None:
+        """What the user knows of the object's shape: ``any`` (nothing) or ``revolution`` (a
+        bulb, a bottle, a can: the final stage gets the revolution prior, unless a config file
+        set its weight)."""
+        if shape not in OBJECT_SHAPES:
+            raise InputError(f"--object-shape: expected one of {', '.join(OBJECT_SHAPES)}, got {shape!r}")
+        if shape == "revolution":
+            self.final.w_revolution = self.final.w_revolution or REVOLUTION_WEIGHT
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

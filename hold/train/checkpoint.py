@@ -22,6 +22,7 @@ def save_checkpoint(path: str | Path, trainer, extra: dict | None = None) -> Non
         "torch_rng": torch.get_rng_state(),
         "history": trainer.history,
         "rays": (trainer.rays_per_frame, trainer.samples_per_ray),
+        "revolution_axis": trainer.axis,
         "extra": extra or {},
     }
     buffer = io.BytesIO()
@@ -40,6 +41,7 @@ def load_checkpoint(path: str | Path, trainer) -> dict:
     trainer.history = state["history"]
     if "rays" in state:  # absent in checkpoints written before the rays were adapted
         trainer.rays_per_frame, trainer.samples_per_ray = state["rays"]
+    trainer.axis = state.get("revolution_axis")  # absent before the revolution prior
     return state["extra"]
 
 

@@ -80,6 +80,11 @@ class TrainConfig:
     # differences of curvature_step metres.
     w_curvature: float = 0.0
     curvature_step: float = 0.003
+    # Revolution prior, for objects the user knows are surfaces of revolution (a bulb, a
+    # bottle, a can): mean |s(x) − s(x turned about the object's axis)| (m) at the eikonal
+    # points, the axis fitted to the SDF when the stage starts (hold.models.object.symmetry).
+    # The side the images see lends its shape to the side no frame sees. 0: off.
+    w_revolution: float = 0.0
     # schedule
     occupancy_every: int = 16
     occupancy_warmup: int = 64

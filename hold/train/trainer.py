@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from hold.models.object.symmetry import (RevolutionAxis, fit_revolution_axis, revolution_l1,
+                                         seen_surface_points)
 from hold.ops import data_checks
 from hold.render.rays import pixel_rays, sample_pixels
 from hold.render.renderer import RenderSettings, render
@@ -88,6 +90,7 @@ class Trainer:
         self.hand_frames_refreshed = 0  # frames whose skinning volume was rebuilt (maybe_refresh)
         self.rays_per_frame = cfg.rays_per_frame  # adapted when cfg.samples_per_step > 0
         self.samples_per_ray = 0.0  # running mean after culling (0: not measured yet)
+        self.axis: RevolutionAxis | None = None  # cfg.w_revolution's axis (revolution_axis)
         joints = self.data.init_joints
         # The frames with init joints as indices, found once: a boolean mask per step would
         # read its count back from the GPU.
@@ -101,6 +104,20 @@ class Trainer:
         # The ops' NaN and index-range checks each read a value back from the GPU (about 15 per
         # step); on a GPU the step skips them and checks its loss instead (docs/ENGINE.md §8).
         self.check_op_inputs = self.device.type == "cpu"
+
+    def revolution_axis(self) -> RevolutionAxis:
+        """The object's axis of revolution, fitted to its SDF at the stage's first step (a
+        resumed run takes the one its checkpoint saved, so that it ends as if never stopped)."""
+        if self.axis is None:
+            obj = self.scene.object
+            with torch.no_grad():
+                poses = obj.poses()
+            # Only the surface some frame sees votes for the axis: the side none sees is
+            # where the start from the masks left it (flat, or loose material).
+            seen = seen_surface_points(obj.field.sdf, obj.bounds.detach(), poses, self.scene.K,
+                                       self.data.labels == losses.LABEL_OBJECT, float(obj.scale))
+            self.axis = fit_revolution_axis(obj.field.sdf, obj.bounds.detach(), seen)
+        return self.axis
 
     # -- schedule ------------------------------------------------------------------------------
 
@@ -174,6 +191,12 @@ class Trainer:
                 # so that no value is read back from the device).
                 terms["curvature"] = cfg.w_curvature / obj.scale * losses.laplacian_l1(
                     obj.field.sdf, points, cfg.curvature_step / obj.scale)
+            if cfg.w_revolution > 0:
+                axis = self.revolution_axis()
+                angles = torch.rand(len(points), generator=self.generator).to(
+                    dev, non_blocking=True) * (2 * math.pi)
+                terms["revolution"] = cfg.w_revolution * obj.scale * revolution_l1(
+                    obj.field.sdf, points, axis.centre, axis.direction, angles, obj.bounds)
         if cfg.w_hand_prior > 0 and len(out.hand_residual):
             terms["hand_prior"] = cfg.w_hand_prior * out.hand_residual.abs().mean() * 100
         hand = scene.hand

@@ -201,3 +201,23 @@ def test_config_numbers_as_yaml_writes_them_and_a_wrong_type_is_named(tmp_path):
         config.write_text(text + "\n")
         with pytest.raises(InputError, match=message):
             ReconstructConfig.load(config)
+
+
+def test_object_shape_revolution_turns_the_prior_on_and_a_config_weight_wins(tmp_path):
+    from hold.io.errors import InputError
+    from hold.pipeline import ReconstructConfig
+
+    default = ReconstructConfig.load(None)
+    assert default.coarse.w_revolution == 0 and default.final.w_revolution == 0  # opt-in only
+    default.set_object_shape("any")
+    assert default.coarse.w_revolution == 0
+    default.set_object_shape("revolution")
+    # the final stage only: its axis is fitted to the coarse shape, not to the start's hull
+    assert default.coarse.w_revolution == 0 and default.final.w_revolution > 0
+    config = tmp_path / "c.yaml"
+    config.write_text("final: {w_revolution: 0.25}\n")
+    loaded = ReconstructConfig.load(config)
+    loaded.set_object_shape("revolution")
+    assert loaded.final.w_revolution == 0.25
+    with pytest.raises(InputError, match="--object-shape: expected one of any, revolution"):
+        loaded.set_object_shape("cube")

@@ -57,7 +57,8 @@ def test_training_step_syncs_stay_within_budget(tiny_sequence, monkeypatch):
     here. The op input checks (on for the CPU, off on a GPU) are what separates the two counts."""
     cfg = TrainConfig(steps=10, frames_per_step=2, rays_per_frame=64, object_grid=32,
                       hand_refresh_every=1000, occupancy_warmup=4, threads=2,
-                      w_curvature=5e-4)  # the product's coarse stage has the curvature prior
+                      w_curvature=5e-4,  # the product's coarse stage has the curvature prior
+                      w_revolution=1.0)  # and the opt-in revolution prior adds no reads
     scene, data, _ = build_scene(load_sequence(tiny_sequence), cfg)
     trainer = Trainer(scene, data, cfg)
     assert trainer.check_op_inputs  # on the CPU the ops check their inputs

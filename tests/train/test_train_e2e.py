@@ -53,14 +53,17 @@ def test_rays_per_step_adapt_to_the_sample_budget(tiny_sequence):
 
 
 @requires_native
-@pytest.mark.parametrize("samples_per_step", [0, 8000])
-def test_resumed_run_matches_uninterrupted(tiny_sequence, tmp_path, samples_per_step):
+@pytest.mark.parametrize("samples_per_step, w_revolution", [(0, 0.0), (8000, 0.0), (0, 1.0)],
+                         ids=["fixed-rays", "adapted-rays", "revolution-prior"])
+def test_resumed_run_matches_uninterrupted(tiny_sequence, tmp_path, samples_per_step, w_revolution):
     """A run checkpointed at step 9, killed, and resumed from the checkpoint in a freshly built
     trainer ends bit-identical to the same run continued without interruption (with fixed and
-    with adapted rays per step)."""
+    with adapted rays per step; with the revolution prior, whose axis was fitted at step 0 and
+    must not be fitted again to the step-9 shape)."""
     from hold.train.checkpoint import load_checkpoint, save_checkpoint
 
-    cfg = TrainConfig(**{**TINY, "steps": 20, "samples_per_step": samples_per_step})
+    cfg = TrainConfig(**{**TINY, "steps": 20, "samples_per_step": samples_per_step,
+                         "w_revolution": w_revolution})
     seq = load_sequence(tiny_sequence)
     scene, data, _ = build_scene(seq, cfg)
     uninterrupted = Trainer(scene, data, cfg)
@@ -76,6 +79,9 @@ def test_resumed_run_matches_uninterrupted(tiny_sequence, tmp_path, samples_per_
     assert resumed.rays_per_frame == uninterrupted_rays_at_9
     resumed.run(progress=False)
     assert resumed.rays_per_frame == uninterrupted.rays_per_frame
+    if w_revolution:
+        assert "revolution" in uninterrupted.history.steps[-1][2]
+        assert torch.equal(resumed.axis.direction, uninterrupted.axis.direction)
     for (name, a), b in zip(uninterrupted.scene.state_dict().items(),
                             resumed.scene.state_dict().values()):
         assert torch.equal(a, b), name
