@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from hold.models.object.symmetry import (RevolutionAxis, fit_revolution_axis, revolution_l1,
-                                         seen_surface_points)
+                                         seen_surface_points, seen_volume)
 from hold.ops import data_checks
 from hold.render.rays import pixel_rays, sample_pixels
 from hold.render.renderer import RenderSettings, render
@@ -117,6 +117,7 @@ class Trainer:
             seen = seen_surface_points(obj.field.sdf, obj.bounds.detach(), poses, self.scene.K,
                                        self.data.labels == losses.LABEL_OBJECT, float(obj.scale))
             self.axis = fit_revolution_axis(obj.field.sdf, obj.bounds.detach(), seen)
+            self.axis.seen = seen_volume(seen, obj.bounds.detach())
         return self.axis
 
     # -- schedule ------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ class Trainer:
                 angles = torch.rand(len(points), generator=self.generator).to(
                     dev, non_blocking=True) * (2 * math.pi)
                 terms["revolution"] = cfg.w_revolution * obj.scale * revolution_l1(
-                    obj.field.sdf, points, axis.centre, axis.direction, angles, obj.bounds)
+                    obj.field.sdf, points, axis.centre, axis.direction, angles, obj.bounds, axis.seen)
         if cfg.w_hand_prior > 0 and len(out.hand_residual):
             terms["hand_prior"] = cfg.w_hand_prior * out.hand_residual.abs().mean() * 100
         hand = scene.hand

@@ -159,3 +159,26 @@ def test_axis_from_the_seen_half_ignores_loose_material_behind():
 def test_fitting_raises_without_an_inside():
     with pytest.raises(ValueError, match="no inside"):
         fit_revolution_axis(lambda x: x.norm(dim=1) + 1.0, BOUNDS)
+
+
+def test_the_seen_side_teaches_the_unseen_side_and_does_not_learn_from_it():
+    from hold.models.object.symmetry import seen_volume
+
+    seen_param, unseen_param = torch.tensor(1.0, requires_grad=True), torch.tensor(2.0, requires_grad=True)
+
+    def sdf(x):  # one parameter for each half of the box (x < 0 is the half some frame sees)
+        return torch.where(x[:, 0] < 0, seen_param * x[:, 0], unseen_param * x[:, 0])
+
+    cells = torch.stack(torch.meshgrid(*[(torch.arange(64) + 0.5) / 64 * 0.16 - 0.08] * 3, indexing="ij"), -1).reshape(-1, 3)
+    seen = seen_volume(cells[cells[:, 0] < -0.01], BOUNDS)  # dilated by a cell: up to x < -0.0075
+    points = torch.tensor([[-0.05, 0.01, 0.0]])  # turned by π about z: (0.05, -0.01, 0), unseen
+    axis, angle = torch.tensor([0, 0, 1.0]), torch.tensor([math.pi])
+    loss = revolution_l1(sdf, points, torch.zeros(3), axis, angle, BOUNDS, seen)
+    assert float(loss.detach()) == pytest.approx(abs(-0.05 - 2.0 * 0.05))
+    loss.backward()
+    assert seen_param.grad is None or float(seen_param.grad) == 0.0
+    assert float(unseen_param.grad) != 0.0
+    # without the split both sides learn
+    seen_param.grad = unseen_param.grad = None
+    revolution_l1(sdf, points, torch.zeros(3), axis, angle, BOUNDS).backward()
+    assert float(seen_param.grad) != 0.0 and float(unseen_param.grad) != 0.0

@@ -13,6 +13,9 @@ import torch
 class RevolutionAxis:
     centre: torch.Tensor  # [3] a point on the axis (field coordinates)
     direction: torch.Tensor  # [3] unit vector along it
+    # [R, R, R] bool over the field's box: cells of the surface some frame sees (seen_volume);
+    # None: every point is treated alike
+    seen: torch.Tensor | None = None
 
 
 def rotate_about_axis(points: torch.Tensor, centre: torch.Tensor, direction: torch.Tensor,
@@ -27,20 +30,46 @@ def rotate_about_axis(points: torch.Tensor, centre: torch.Tensor, direction: tor
 
 
 def revolution_l1(sdf_fn, points: torch.Tensor, centre: torch.Tensor, direction: torch.Tensor,
-                  angles: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
+                  angles: torch.Tensor, bounds: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
     """mean |s(x) − s(x turned about the axis)| over points [N, 3]: zero exactly for a surface
     of revolution about the axis (centre [3], unit direction [3]); each point by its own angle
     [N]. A turned copy outside the field's box bounds [2, 3] is empty space: its value is at least
     its distance to the box (so that an axis that turns the object out of its box is not
-    mistaken for one that turns it into itself). Both sides take the gradient, so the side the
-    images constrain lends its shape to the side no frame sees."""
+    mistaken for one that turns it into itself).
+
+    With ``seen`` ([R, R, R] bool over bounds, ``seen_volume``) the side some frame sees
+    teaches the side none sees and does not learn from it (its value is detached in that pair);
+    pairs on the same side of the split both learn. Without it both sides always learn."""
     turned = rotate_about_axis(points, centre, direction, angles)
     clamped = torch.minimum(torch.maximum(turned, bounds[0]), bounds[1])
     values = sdf_fn(torch.cat([points, clamped]))
     n = points.shape[0]
     outside = (turned - clamped).norm(dim=1)
-    turned_values = torch.where(outside > 0, torch.maximum(values[n:], outside), values[n:])
-    return (values[:n] - turned_values).abs().mean()
+    here, there = values[:n], torch.where(outside > 0, torch.maximum(values[n:], outside), values[n:])
+    if seen is not None:
+        seen_here, seen_there = lookup(seen, bounds, points), lookup(seen, bounds, clamped) & (outside == 0)
+        here = torch.where(seen_here & ~seen_there, here.detach(), here)
+        there = torch.where(seen_there & ~seen_here, there.detach(), there)
+    return (here - there).abs().mean()
+
+
+def seen_volume(points: torch.Tensor, bounds: torch.Tensor, resolution: int = 64) -> torch.Tensor:
+    """[R, R, R] bool over bounds [2, 3]: the cells holding one of points [M, 3] (the seen
+    surface, ``seen_surface_points``) and their 26 neighbours."""
+    volume = torch.zeros(resolution ** 3, device=points.device)
+    volume[_cell_index(bounds, points, resolution)] = 1.0
+    volume = torch.nn.functional.max_pool3d(volume.reshape(1, 1, *(resolution,) * 3), 3, 1, 1)
+    return volume.reshape((resolution,) * 3) > 0
+
+
+def lookup(volume: torch.Tensor, bounds: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """volume [R, R, R] (bool) at points [N, 3] inside bounds [2, 3] → [N] bool."""
+    return volume.reshape(-1)[_cell_index(bounds, points, volume.shape[0])]
+
+
+def _cell_index(bounds: torch.Tensor, points: torch.Tensor, resolution: int) -> torch.Tensor:
+    ijk = ((points - bounds[0]) / (bounds[1] - bounds[0]) * resolution).long().clamp(0, resolution - 1)
+    return (ijk[:, 0] * resolution + ijk[:, 1]) * resolution + ijk[:, 2]
 
 
 def _grid(bounds: torch.Tensor, resolution: int) -> torch.Tensor:
