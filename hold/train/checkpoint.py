@@ -41,7 +41,8 @@ def load_checkpoint(path: str | Path, trainer) -> dict:
     trainer.history = state["history"]
     if "rays" in state:  # absent in checkpoints written before the rays were adapted
         trainer.rays_per_frame, trainer.samples_per_ray = state["rays"]
-    trainer.axis = state.get("revolution_axis")  # absent before the revolution prior
+    axis = state.get("revolution_axis")  # absent before the revolution prior
+    trainer.axis = None if axis is None else axis.to(trainer.device)  # saved from any device
     return state["extra"]
 
 

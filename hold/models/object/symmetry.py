@@ -17,6 +17,10 @@ class RevolutionAxis:
     # None: every point is treated alike
     seen: torch.Tensor | None = None
 
+    def to(self, device) -> "RevolutionAxis":
+        return RevolutionAxis(self.centre.to(device), self.direction.to(device),
+                              None if self.seen is None else self.seen.to(device))
+
 
 def rotate_about_axis(points: torch.Tensor, centre: torch.Tensor, direction: torch.Tensor,
                       angles: torch.Tensor) -> torch.Tensor:
