@@ -10,6 +10,20 @@ import torch
 from hold.ops import occgrid_pack, occgrid_update, sdf_occupancy
 
 
+def cell_centres(bounds: torch.Tensor, resolution: int, cells: torch.Tensor) -> torch.Tensor:
+    """Centres [M, 3] of cells [M] (index x + y·res + z·res²) of a res³ grid over bounds [2, 3]."""
+    res = resolution
+    ijk = torch.stack([cells % res, (cells // res) % res, cells // (res * res)], 1).float()
+    return bounds[0] + (ijk + 0.5) * ((bounds[1] - bounds[0]) / res)
+
+
+def cell_of(bounds: torch.Tensor, resolution: int, points: torch.Tensor) -> torch.Tensor:
+    """Index [N] (x + y·res + z·res², as ``cell_centres``) of the cell holding each of points
+    [N, 3]; points outside bounds [2, 3] take the nearest cell."""
+    ijk = ((points - bounds[0]) / (bounds[1] - bounds[0]) * resolution).long().clamp(0, resolution - 1)
+    return ijk[:, 0] + (ijk[:, 1] + ijk[:, 2] * resolution) * resolution
+
+
 class OccupancyGrid(torch.nn.Module):
     """res³ cells over ``bounds`` [2, 3]; ``bits`` [1, res³/8] feeds hold.ops.march_rays.
 
@@ -41,9 +55,7 @@ class OccupancyGrid(torch.nn.Module):
 
     def cell_centers(self, cells: torch.Tensor) -> torch.Tensor:
         """Centres [M, 3] of cells [M] (index x + y·res + z·res²)."""
-        res = self.resolution
-        ijk = torch.stack([cells % res, (cells // res) % res, cells // (res * res)], 1).float()
-        return self.bounds[0] + (ijk + 0.5) * self.cell_size
+        return cell_centres(self.bounds, self.resolution, cells)
 
     def occupied_fraction(self) -> float:
         return float((self.density > self.threshold).float().mean())

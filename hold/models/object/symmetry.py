@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import torch
 
+from hold.models.fields.occupancy import cell_centres, cell_of
+
 
 @dataclass
 class RevolutionAxis:
     centre: torch.Tensor  # [3] a point on the axis (field coordinates)
     direction: torch.Tensor  # [3] unit vector along it
-    # [R, R, R] bool over the field's box: cells of the surface some frame sees (seen_volume);
+    # [R³] bool over the field's box: cells of the surface some frame sees (seen_volume);
     # None: every point is treated alike
     seen: torch.Tensor | None = None
 
@@ -41,7 +43,7 @@ def revolution_l1(sdf_fn, points: torch.Tensor, centre: torch.Tensor, direction:
     its distance to the box (so that an axis that turns the object out of its box is not
     mistaken for one that turns it into itself).
 
-    With ``seen`` ([R, R, R] bool over bounds, ``seen_volume``) the side some frame sees
+    With ``seen`` ([R³] bool over bounds, ``seen_volume``) the side some frame sees
     teaches the side none sees and does not learn from it (its value is detached in that pair);
     pairs on the same side of the split both learn. Without it both sides always learn."""
     turned = rotate_about_axis(points, centre, direction, angles)
@@ -58,29 +60,23 @@ def revolution_l1(sdf_fn, points: torch.Tensor, centre: torch.Tensor, direction:
 
 
 def seen_volume(points: torch.Tensor, bounds: torch.Tensor, resolution: int = 64) -> torch.Tensor:
-    """[R, R, R] bool over bounds [2, 3]: the cells holding one of points [M, 3] (the seen
-    surface, ``seen_surface_points``) and their 26 neighbours."""
+    """[res³] bool over bounds [2, 3], indexed as the occupancy grid's cells (``cell_of``): the
+    cells holding one of points [M, 3] (the seen surface, ``seen_surface_points``) and their 26
+    neighbours."""
     volume = torch.zeros(resolution ** 3, device=points.device)
-    volume[_cell_index(bounds, points, resolution)] = 1.0
+    volume[cell_of(bounds, resolution, points)] = 1.0
     volume = torch.nn.functional.max_pool3d(volume.reshape(1, 1, *(resolution,) * 3), 3, 1, 1)
-    return volume.reshape((resolution,) * 3) > 0
+    return volume.reshape(-1) > 0
 
 
 def lookup(volume: torch.Tensor, bounds: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """volume [R, R, R] (bool) at points [N, 3] inside bounds [2, 3] → [N] bool."""
-    return volume.reshape(-1)[_cell_index(bounds, points, volume.shape[0])]
-
-
-def _cell_index(bounds: torch.Tensor, points: torch.Tensor, resolution: int) -> torch.Tensor:
-    ijk = ((points - bounds[0]) / (bounds[1] - bounds[0]) * resolution).long().clamp(0, resolution - 1)
-    return (ijk[:, 0] * resolution + ijk[:, 1]) * resolution + ijk[:, 2]
+    """volume [res³] (bool, ``seen_volume``) at points [N, 3] inside bounds [2, 3] → [N] bool."""
+    return volume[cell_of(bounds, round(volume.numel() ** (1 / 3)), points)]
 
 
 def _grid(bounds: torch.Tensor, resolution: int) -> torch.Tensor:
     """Cell centres [resolution³, 3] of a regular grid over bounds [2, 3]."""
-    steps = [(torch.arange(resolution, dtype=torch.float32, device=bounds.device) + 0.5) / resolution] * 3
-    unit = torch.stack(torch.meshgrid(*steps, indexing="ij"), -1).reshape(-1, 3)
-    return bounds[0] + unit * (bounds[1] - bounds[0])
+    return cell_centres(bounds, resolution, torch.arange(resolution ** 3, device=bounds.device))
 
 
 def principal_axes(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
