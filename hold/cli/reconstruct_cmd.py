@@ -42,10 +42,12 @@ def add_parser(sub) -> None:
 
 def add_object_shape_argument(p) -> None:
     """--object-shape: what the user knows of the object (ReconstructConfig.set_object_shape)."""
-    p.add_argument("--object-shape", default="any", choices=["any", "revolution"],
+    p.add_argument("--object-shape", default="any", choices=["any", "revolution", "mirror"],
                    help="revolution: the object is a surface of revolution (a bulb, a bottle, a can, a "
                         "glass); the side no frame sees is completed by turning the seen side about the "
-                        "object's axis (docs/ENGINE.md §2). Default any: no assumption")
+                        "object's axis. mirror: the object is mirror-symmetric (a box, a tin, a tool); "
+                        "the side no frame sees is completed by mirroring the seen side in the planes "
+                        "it is symmetric in (docs/ENGINE.md §2). Default any: no assumption")
 
 
 def add_preset_arguments(p) -> None:

@@ -43,7 +43,10 @@ COARSE_CURVATURE = 5e-4
 # masks, which is flat in the depth no frame sees (the real bulb's start picked the viewing
 # direction as its axis and trained a disc).
 REVOLUTION_WEIGHT = 5.0
-OBJECT_SHAPES = ("any", "revolution")
+# Weight of the mirror prior (TrainConfig.w_mirror) in the final stage when the user says the
+# object is mirror-symmetric (--object-shape mirror), for the same reason final stage only.
+MIRROR_WEIGHT = 5.0
+OBJECT_SHAPES = ("any", "revolution", "mirror")
 
 # preset → (factor on the training steps and refinement iterations, mesh resolution)
 PRESETS = {"fast": (0.5, 192), "default": (1.0, 256), "quality": (2.0, 320)}
@@ -128,13 +131,16 @@ class ReconstructConfig:
         return cfg
 
     def set_object_shape(self, shape: str) -> None:
-        """What the user knows of the object's shape: ``any`` (nothing) or ``revolution`` (a
-        bulb, a bottle, a can: the final stage gets the revolution prior, unless a config file
-        set its weight)."""
+        """What the user knows of the object's shape: ``any`` (nothing), ``revolution`` (a
+        bulb, a bottle, a can: the final stage gets the revolution prior) or ``mirror`` (a box,
+        a tin, a tool with a plane of symmetry: the mirror prior), unless a config file set the
+        prior's weight."""
         if shape not in OBJECT_SHAPES:
             raise InputError(f"--object-shape: expected one of {', '.join(OBJECT_SHAPES)}, got {shape!r}")
         if shape == "revolution":
             self.final.w_revolution = self.final.w_revolution or REVOLUTION_WEIGHT
+        elif shape == "mirror":
+            self.final.w_mirror = self.final.w_mirror or MIRROR_WEIGHT
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -23,6 +23,7 @@ def save_checkpoint(path: str | Path, trainer, extra: dict | None = None) -> Non
         "history": trainer.history,
         "rays": (trainer.rays_per_frame, trainer.samples_per_ray),
         "revolution_axis": trainer.axis,
+        "mirror_planes": trainer.mirror,
         "extra": extra or {},
     }
     buffer = io.BytesIO()
@@ -43,6 +44,8 @@ def load_checkpoint(path: str | Path, trainer) -> dict:
         trainer.rays_per_frame, trainer.samples_per_ray = state["rays"]
     axis = state.get("revolution_axis")  # absent before the revolution prior
     trainer.axis = None if axis is None else axis.to(trainer.device)  # saved from any device
+    planes = state.get("mirror_planes")  # absent before the mirror prior
+    trainer.mirror = None if planes is None else planes.to(trainer.device)
     return state["extra"]
 
 

@@ -12,19 +12,26 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from hold.models.object.symmetry import (RevolutionAxis, fit_revolution_axis, revolution_l1,
-                                         seen_surface_points, seen_volume)
+from hold.models.object.symmetry import (MirrorPlanes, RevolutionAxis, fit_mirror_planes,
+                                         fit_revolution_axis, reflect, revolution_l1,
+                                         seen_surface_points, seen_volume, surface_normals,
+                                         symmetry_l1)
 from hold.ops import data_checks
 from hold.render.rays import pixel_rays, sample_pixels
 from hold.render.renderer import RenderSettings, render
 
 from . import losses
 from .config import TrainConfig
+
+# Pairs of the seen surface closer than this many cells of the seen-surface grid (64³ over the
+# field's box) agree on a mirror plane (fit_mirror_planes' tolerance).
+MIRROR_TOLERANCE = 1.5
 
 
 @dataclass
@@ -91,6 +98,7 @@ class Trainer:
         self.rays_per_frame = cfg.rays_per_frame  # adapted when cfg.samples_per_step > 0
         self.samples_per_ray = 0.0  # running mean after culling (0: not measured yet)
         self.axis: RevolutionAxis | None = None  # cfg.w_revolution's axis (revolution_axis)
+        self.mirror: MirrorPlanes | None = None  # cfg.w_mirror's planes (mirror_planes)
         joints = self.data.init_joints
         # The frames with init joints as indices, found once: a boolean mask per step would
         # read its count back from the GPU.
@@ -105,20 +113,42 @@ class Trainer:
         # step); on a GPU the step skips them and checks its loss instead (docs/ENGINE.md §8).
         self.check_op_inputs = self.device.type == "cpu"
 
+    def seen_surface(self) -> torch.Tensor:
+        """The points of the object's current surface that some frame sees, [M, 3] field
+        coordinates (seen_surface_points)."""
+        obj = self.scene.object
+        with torch.no_grad():
+            poses = obj.poses()
+        return seen_surface_points(obj.field.sdf, obj.bounds.detach(), poses, self.scene.K,
+                                   self.data.labels == losses.LABEL_OBJECT, float(obj.scale))
+
     def revolution_axis(self) -> RevolutionAxis:
         """The object's axis of revolution, fitted to its SDF at the stage's first step (a
         resumed run takes the one its checkpoint saved, so that it ends as if never stopped)."""
         if self.axis is None:
-            obj = self.scene.object
-            with torch.no_grad():
-                poses = obj.poses()
             # Only the surface some frame sees votes for the axis: the side none sees is
             # where the start from the masks left it (flat, or loose material).
-            seen = seen_surface_points(obj.field.sdf, obj.bounds.detach(), poses, self.scene.K,
-                                       self.data.labels == losses.LABEL_OBJECT, float(obj.scale))
-            self.axis = fit_revolution_axis(obj.field.sdf, obj.bounds.detach(), seen)
-            self.axis.seen = seen_volume(seen, obj.bounds.detach())
+            bounds = self.scene.object.bounds.detach()
+            seen = self.seen_surface()
+            self.axis = fit_revolution_axis(self.scene.object.field.sdf, bounds, seen)
+            self.axis.seen = seen_volume(seen, bounds)
         return self.axis
+
+    def mirror_planes(self) -> MirrorPlanes:
+        """The object's mirror planes, fitted to the surface the images see at the stage's
+        first step (saved in checkpoints like the revolution axis). No plane found: the prior
+        is skipped, and said so in the log."""
+        if self.mirror is None:
+            obj = self.scene.object
+            bounds = obj.bounds.detach()
+            seen = self.seen_surface()
+            cell = float((bounds[1] - bounds[0]).max()) / 64  # seen_surface_points' grid
+            self.mirror = fit_mirror_planes(seen, surface_normals(obj.field.sdf, seen), MIRROR_TOLERANCE * cell)
+            self.mirror.seen = seen_volume(seen, bounds)
+            if not len(self.mirror.normals):
+                warnings.warn("mirror prior: the surface the images see has no mirror plane; the prior is off",
+                              stacklevel=2)
+        return self.mirror
 
     # -- schedule ------------------------------------------------------------------------------
 
@@ -198,6 +228,13 @@ class Trainer:
                     dev, non_blocking=True) * (2 * math.pi)
                 terms["revolution"] = cfg.w_revolution * obj.scale * revolution_l1(
                     obj.field.sdf, points, axis.centre, axis.direction, angles, obj.bounds, axis.seen)
+            if cfg.w_mirror > 0 and len(self.mirror_planes().normals):
+                planes = self.mirror
+                which = torch.randint(0, len(planes.normals), (len(points),), generator=self.generator).to(
+                    dev, non_blocking=True)
+                images = reflect(points, planes.centres[which], planes.normals[which])
+                terms["mirror"] = cfg.w_mirror * obj.scale * symmetry_l1(
+                    obj.field.sdf, points, images, obj.bounds, planes.seen)
         if cfg.w_hand_prior > 0 and len(out.hand_residual):
             terms["hand_prior"] = cfg.w_hand_prior * out.hand_residual.abs().mean() * 100
         hand = scene.hand

@@ -203,7 +203,7 @@ def test_config_numbers_as_yaml_writes_them_and_a_wrong_type_is_named(tmp_path):
             ReconstructConfig.load(config)
 
 
-def test_object_shape_revolution_turns_the_prior_on_and_a_config_weight_wins(tmp_path):
+def test_object_shape_turns_its_prior_on_and_a_config_weight_wins(tmp_path):
     from hold.io.errors import InputError
     from hold.pipeline import ReconstructConfig
 
@@ -219,5 +219,13 @@ def test_object_shape_revolution_turns_the_prior_on_and_a_config_weight_wins(tmp
     loaded = ReconstructConfig.load(config)
     loaded.set_object_shape("revolution")
     assert loaded.final.w_revolution == 0.25
-    with pytest.raises(InputError, match="--object-shape: expected one of any, revolution"):
+    with pytest.raises(InputError, match="--object-shape: expected one of any, revolution, mirror"):
         loaded.set_object_shape("cube")
+    # the mirror prior alike: opt-in, final stage only, a config weight wins
+    assert default.final.w_mirror == 0
+    default.set_object_shape("mirror")
+    assert default.coarse.w_mirror == 0 and default.final.w_mirror > 0
+    config.write_text("final: {w_mirror: 0.5}\n")
+    loaded = ReconstructConfig.load(config)
+    loaded.set_object_shape("mirror")
+    assert loaded.final.w_mirror == 0.5

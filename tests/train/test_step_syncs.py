@@ -7,6 +7,7 @@ import torch
 from hold.bench.syncs import (NATIVE, SCALAR, SHAPE, TO_DEVICE, TO_HOST, SyncCounter,
                               count_training_syncs)
 from hold.io.sequence import load_sequence
+from hold.models.object.symmetry import MirrorPlanes
 from hold.train import TrainConfig, losses
 from hold.train.setup import build_scene
 from hold.train.trainer import Trainer
@@ -58,9 +59,12 @@ def test_training_step_syncs_stay_within_budget(tiny_sequence, monkeypatch):
     cfg = TrainConfig(steps=10, frames_per_step=2, rays_per_frame=64, object_grid=32,
                       hand_refresh_every=1000, occupancy_warmup=4, threads=2,
                       w_curvature=5e-4,  # the product's coarse stage has the curvature prior
-                      w_revolution=1.0)  # and the opt-in revolution prior adds no reads
+                      w_revolution=1.0, w_mirror=1.0)  # and the opt-in symmetry priors add no reads
     scene, data, _ = build_scene(load_sequence(tiny_sequence), cfg)
     trainer = Trainer(scene, data, cfg)
+    # a plane for the mirror prior (the tiny mug's start has none of its own)
+    trainer.mirror = MirrorPlanes(scene.object.bounds.detach().mean(0, keepdim=True),
+                                  torch.tensor([[1.0, 0.0, 0.0]]), torch.ones(1))
     assert trainer.check_op_inputs  # on the CPU the ops check their inputs
     trainer.step()  # step 0 refreshes the occupancy grid and the hand; steps 1-3 do not
     with_checks = count_training_syncs(trainer, 3)
