@@ -42,12 +42,13 @@ def add_parser(sub) -> None:
 
 def add_object_shape_argument(p) -> None:
     """--object-shape: what the user knows of the object (ReconstructConfig.set_object_shape)."""
-    p.add_argument("--object-shape", default="any", choices=["any", "revolution", "mirror"],
-                   help="revolution: the object is a surface of revolution (a bulb, a bottle, a can, a "
-                        "glass); the side no frame sees is completed by turning the seen side about the "
-                        "object's axis. mirror: the object is mirror-symmetric (a box, a tin, a tool); "
-                        "the side no frame sees is completed by mirroring the seen side in the planes "
-                        "it is symmetric in (docs/ENGINE.md §2). Default any: no assumption")
+    p.add_argument("--object-shape", choices=["mirror", "revolution", "any"],
+                   help="what the side no frame sees is like (docs/ENGINE.md §2). By default it is "
+                        "completed by mirroring the seen side in its mirror planes where the seen "
+                        "surface has any (a box, a tin, a jug), and left to the images elsewhere. "
+                        "mirror: that, even if --config turned it off. revolution: the object is a "
+                        "surface of revolution (a bulb, a bottle, a can): complete it by turning the "
+                        "seen side about the object's axis instead. any: assume no symmetry")
 
 
 def add_preset_arguments(p) -> None:

@@ -43,10 +43,13 @@ COARSE_CURVATURE = 5e-4
 # masks, which is flat in the depth no frame sees (the real bulb's start picked the viewing
 # direction as its axis and trained a disc).
 REVOLUTION_WEIGHT = 5.0
-# Weight of the mirror prior (TrainConfig.w_mirror) in the final stage when the user says the
-# object is mirror-symmetric (--object-shape mirror), for the same reason final stage only.
+# Weight of the mirror prior (TrainConfig.w_mirror) in the final stage, on by default: it
+# completes the side no frame sees by mirroring the seen side in the planes that map at least
+# 60 % of the seen surface onto itself, and is off where none does (docs/ENGINE.md §2; given
+# inputs, the ten benchmark sequences' mean CD MIRROR_GAIN). Final stage only, as the
+# revolution prior.
 MIRROR_WEIGHT = 5.0
-OBJECT_SHAPES = ("any", "revolution", "mirror")
+OBJECT_SHAPES = ("mirror", "revolution", "any")
 
 # preset → (factor on the training steps and refinement iterations, mesh resolution)
 PRESETS = {"fast": (0.5, 192), "default": (1.0, 256), "quality": (2.0, 320)}
@@ -67,7 +70,8 @@ class ReconstructConfig:
                                             w_curvature=COARSE_CURVATURE))
     refine: RefineConfig = field(default_factory=RefineConfig)
     final: TrainConfig = field(
-        default_factory=lambda: TrainConfig(steps=360, samples_per_step=SAMPLES_PER_STEP))
+        default_factory=lambda: TrainConfig(steps=360, samples_per_step=SAMPLES_PER_STEP,
+                                            w_mirror=MIRROR_WEIGHT))
     mesh_resolution: int = 256
     report: bool = True
     hand: str = "builtin"
@@ -130,17 +134,23 @@ class ReconstructConfig:
                 setattr(cfg, key, values[key])
         return cfg
 
-    def set_object_shape(self, shape: str) -> None:
-        """What the user knows of the object's shape: ``any`` (nothing), ``revolution`` (a
-        bulb, a bottle, a can: the final stage gets the revolution prior) or ``mirror`` (a box,
-        a tin, a tool with a plane of symmetry: the mirror prior), unless a config file set the
-        prior's weight."""
+    def set_object_shape(self, shape: str | None) -> None:
+        """What the user says of the object's shape. None: nothing (the schedule as it is: by
+        default the mirror prior, which stays off where the seen surface has no mirror plane);
+        ``mirror`` (a box, a tin, a jug: the mirror prior, even if a config file turned it off);
+        ``revolution`` (a bulb, a bottle, a can: the revolution prior instead of the mirror
+        prior; a config file's weight wins); ``any`` (no symmetry at all: both priors off)."""
+        if shape is None:
+            return
         if shape not in OBJECT_SHAPES:
             raise InputError(f"--object-shape: expected one of {', '.join(OBJECT_SHAPES)}, got {shape!r}")
         if shape == "revolution":
             self.final.w_revolution = self.final.w_revolution or REVOLUTION_WEIGHT
+            self.final.w_mirror = 0.0
         elif shape == "mirror":
             self.final.w_mirror = self.final.w_mirror or MIRROR_WEIGHT
+        else:
+            self.final.w_mirror = self.final.w_revolution = 0.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -215,6 +225,14 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
         timings[stage] = trainer.history.seconds
         throughput[stage] = trainer.history.samples / max(trainer.history.seconds, 1e-9)
         refreshed[stage] = trainer.hand_frames_refreshed
+        if trainer.mirror is not None:  # what the mirror prior found (field coordinates)
+            state["mirror_planes"] = [
+                {"centre": [round(float(v), 5) for v in c], "normal": [round(float(v), 4) for v in n],
+                 "inliers": round(float(share), 3)}
+                for c, n, share in zip(trainer.mirror.centres, trainer.mirror.normals, trainer.mirror.inliers)]
+            planes = len(state["mirror_planes"])
+            log(f"{stage}: mirror prior with {planes} plane(s) of the seen surface" if planes else
+                f"{stage}: the seen surface has no mirror plane; the mirror prior is off")
         offset = history[-1][0] if history else 0  # the final stage's steps follow the coarse's
         history.extend((step + offset, seconds, values)
                        for step, seconds, values in trainer.history.steps)
@@ -256,6 +274,8 @@ def reconstruct(seq_dir, out_dir, cfg: ReconstructConfig | None = None, resume: 
     summary["timings_s"] = timings
     summary["samples_per_s"] = throughput
     summary["hand_frames_refreshed"] = refreshed
+    if "mirror_planes" in state:
+        summary["mirror_planes"] = state["mirror_planes"]
     summary["total_s"] = sum(timings.values())
     if cfg.report:
         from .report import write_report

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,7 +136,7 @@ class Trainer:
     def mirror_planes(self) -> MirrorPlanes:
         """The object's mirror planes, fitted to the surface the images see at the stage's
         first step (saved in checkpoints like the revolution axis). No plane found: the prior
-        is skipped, and said so in the log."""
+        adds no term (the pipeline reports the planes, docs/ENGINE.md §2)."""
         if self.mirror is None:
             obj = self.scene.object
             bounds = obj.bounds.detach()
@@ -145,9 +144,6 @@ class Trainer:
             cell = float((bounds[1] - bounds[0]).max()) / 64  # seen_surface_points' grid
             self.mirror = fit_mirror_planes(seen, surface_normals(obj.field.sdf, seen), MIRROR_TOLERANCE * cell)
             self.mirror.seen = seen_volume(seen, bounds)
-            if not len(self.mirror.normals):
-                warnings.warn("mirror prior: the surface the images see has no mirror plane; the prior is off",
-                              stacklevel=2)
         return self.mirror
 
     # -- schedule ------------------------------------------------------------------------------

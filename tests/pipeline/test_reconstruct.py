@@ -208,24 +208,30 @@ def test_object_shape_turns_its_prior_on_and_a_config_weight_wins(tmp_path):
     from hold.pipeline import ReconstructConfig
 
     default = ReconstructConfig.load(None)
-    assert default.coarse.w_revolution == 0 and default.final.w_revolution == 0  # opt-in only
-    default.set_object_shape("any")
-    assert default.coarse.w_revolution == 0
-    default.set_object_shape("revolution")
-    # the final stage only: its axis is fitted to the coarse shape, not to the start's hull
+    # by default the final stage has the mirror prior (off by itself where no plane is found),
+    # not the revolution prior; the coarse stage neither
+    assert default.coarse.w_mirror == 0 and default.final.w_mirror > 0
+    assert default.coarse.w_revolution == 0 and default.final.w_revolution == 0
+    default.set_object_shape(None)  # no --object-shape: the schedule as it is
+    assert default.final.w_mirror > 0 and default.final.w_revolution == 0
+    default.set_object_shape("revolution")  # the turn instead of the mirror
     assert default.coarse.w_revolution == 0 and default.final.w_revolution > 0
-    config = tmp_path / "c.yaml"
-    config.write_text("final: {w_revolution: 0.25}\n")
-    loaded = ReconstructConfig.load(config)
-    loaded.set_object_shape("revolution")
-    assert loaded.final.w_revolution == 0.25
-    with pytest.raises(InputError, match="--object-shape: expected one of any, revolution, mirror"):
-        loaded.set_object_shape("cube")
-    # the mirror prior alike: opt-in, final stage only, a config weight wins
     assert default.final.w_mirror == 0
+    default.set_object_shape("any")  # no symmetry at all
+    assert default.final.w_mirror == 0 and default.final.w_revolution == 0
     default.set_object_shape("mirror")
     assert default.coarse.w_mirror == 0 and default.final.w_mirror > 0
-    config.write_text("final: {w_mirror: 0.5}\n")
+
+    config = tmp_path / "c.yaml"
+    config.write_text("final: {w_revolution: 0.25, w_mirror: 0}\n")
     loaded = ReconstructConfig.load(config)
-    loaded.set_object_shape("mirror")
-    assert loaded.final.w_mirror == 0.5
+    loaded.set_object_shape(None)
+    assert loaded.final.w_mirror == 0  # the config turned it off
+    loaded.set_object_shape("revolution")
+    assert loaded.final.w_revolution == 0.25  # the config's weight wins
+    loaded.set_object_shape("mirror")  # the flag turns it back on
+    assert loaded.final.w_mirror > 0
+    config.write_text("final: {w_mirror: 0.5}\n")
+    assert ReconstructConfig.load(config).final.w_mirror == 0.5
+    with pytest.raises(InputError, match="--object-shape: expected one of mirror, revolution, any"):
+        loaded.set_object_shape("cube")
