@@ -85,10 +85,10 @@ class TrainConfig:
     # points, the axis fitted to the SDF when the stage starts (hold.models.object.symmetry).
     # The side the images see lends its shape to the side no frame sees. 0: off.
     w_revolution: float = 0.0
-    # Mirror prior, for objects the user knows are mirror-symmetric (a box, a tin, a tool with a
-    # plane of symmetry): mean |s(x) − s(x mirrored)| (m) at the eikonal points, in the planes
-    # fitted to the surface the images see when the stage starts (each point in one of them,
-    # drawn at random). The seen side lends its shape to the side no frame sees. 0: off.
+    # Mirror prior (the product's final stage has it, hold.pipeline.reconstruct.MIRROR_WEIGHT):
+    # mean |s(x) − s(x mirrored)| (m) at the eikonal points, in the planes fitted to the surface
+    # the images see when the stage starts (each point in one of them, drawn at random; none
+    # found: no term). The seen side lends its shape to the side no frame sees. 0: off.
     w_mirror: float = 0.0
     # schedule
     occupancy_every: int = 16

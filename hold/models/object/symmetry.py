@@ -103,14 +103,14 @@ def principal_axes(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def seen_surface_points(sdf_fn, bounds: torch.Tensor, poses: torch.Tensor, K: torch.Tensor,
                         object_masks: torch.Tensor, scale: float = 1.0, resolution: int = 64,
-                        pixel_cell: int = 2, depth_cells: float = 3.0) -> torch.Tensor:
+                        pixel_cell: int = 2) -> torch.Tensor:
     """The points of the object's surface that some frame sees, [M, 3] field coordinates.
 
     Grid cells within one cell of the surface of ``sdf_fn`` over bounds [2, 3] are projected
     into every frame (poses [T, 4, 4] object → camera in metres, field units × ``scale`` =
     metres; K [3, 3]); a cell is seen in a frame when it lands on the object's label
-    (object_masks [T, H, W] bool) and is no more than ``depth_cells`` cells behind the nearest
-    cell that lands in the same ``pixel_cell``² block (a z-buffer of the surface band, whose depth along
+    (object_masks [T, H, W] bool) and is no more than three cells behind the nearest cell that
+    lands in the same ``pixel_cell``² block (a z-buffer of the surface band, whose depth along
     a ray grows as the surface turns away from the camera)."""
     with torch.no_grad():
         cells = _grid(bounds.float(), resolution)
@@ -133,7 +133,7 @@ def seen_surface_points(sdf_fn, bounds: torch.Tensor, poses: torch.Tensor, K: to
             key = (v[ok] // pixel_cell) * blocks_x + u[ok] // pixel_cell
             nearest = torch.full((int(key.max()) + 1,), float("inf"), device=band.device)
             nearest.scatter_reduce_(0, key, depth[ok], reduce="amin")
-            front = depth[ok] <= nearest[key] + depth_cells * cell * scale
+            front = depth[ok] <= nearest[key] + 3 * cell * scale
             seen[ok.nonzero().squeeze(1)[front]] = True
     return band[seen]
 
@@ -243,7 +243,7 @@ def fit_mirror_planes(points: torch.Tensor, normals: torch.Tensor, tolerance: fl
         share = 0.0
         for _ in range(iterations):
             images = reflect(points, centre, normal)
-            image_normals = normals - 2 * (normals @ normal)[:, None] * normal
+            image_normals = normals - 2 * (normals @ normal)[:, None] * normal  # directions: no centre
             distance, index = _nearest(images, points)
             partner, partner_normal = points[index], normals[index]
             inlier = (distance < tolerance) & ((image_normals * partner_normal).sum(1) > math.cos(math.radians(30)))
